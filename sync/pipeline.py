@@ -1,0 +1,647 @@
+"""One entity, one direction at a time: detect -> map -> resolve -> write -> record.
+
+The algorithm of DESIGN.md "How one change is synced". The pipeline drives connectors through the
+protocol in connectors/base.py and knows no product by name.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+
+from connectors.base import (
+    AuthError,
+    ConnectorError,
+    NativeRecord,
+    NotFound,
+    RetryableError,
+    Watermark,
+    WriteOp,
+    WriteResult,
+)
+from sync.merge import Side, diff, flatten, merge, unflatten
+from sync.model import content_hash
+from sync.runtime import Endpoint, Role, Runtime
+from sync.store import Link, StaleEpoch
+
+log = structlog.get_logger("concord.pipeline")
+
+DIRECTIONS: dict[str, list[tuple[Role, Role]]] = {
+    "both": [("crm", "erp"), ("erp", "crm")],
+    "crm_to_erp": [("crm", "erp")],
+    "erp_to_crm": [("erp", "crm")],
+}
+
+
+class PipelineStopped(Exception):
+    """A pipeline cannot go on: authentication failed or a system is unreachable."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Counts:
+    """What one run did, per outcome; the summary table and the runs row are built from it."""
+
+    read: int = 0
+    created: int = 0
+    adopted: int = 0
+    matched: int = 0
+    updated: int = 0
+    updated_back: int = 0
+    unchanged: int = 0
+    echo: int = 0
+    archived: int = 0
+    conflicts: int = 0
+    conflicts_resolved: int = 0
+    dead_letters: int = 0
+    recovered: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @property
+    def writes(self) -> int:
+        return self.created + self.updated + self.updated_back + self.archived
+
+
+@dataclass
+class RunReport:
+    """The outcome of one pipeline run, both directions."""
+
+    entity: str
+    counts: Counts = field(default_factory=Counts)
+    by_direction: dict[str, Counts] = field(default_factory=dict)
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class _Item:
+    """One source record on its way through a batch."""
+
+    record: NativeRecord
+    canonical: dict[str, Any]
+    hash: str
+    link: Link | None
+    target: NativeRecord | None = None
+    target_canonical: dict[str, Any] | None = None
+    target_id: str | None = None
+    merged: dict[str, Any] | None = None
+    target_patch: dict[str, Any] = field(default_factory=dict)
+    source_patch: dict[str, Any] = field(default_factory=dict)
+    matched: bool = False
+    failed: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EntityPipeline:
+    """Syncs one entity between the two endpoints of a runtime, per its config section."""
+
+    def __init__(self, rt: Runtime, entity: str, *, dry_run: bool = False, epoch: int | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.rt = rt
+        self.entity = entity
+        self.cfg = rt.config.sync[entity]
+        self.dry_run = dry_run
+        self.epoch = epoch
+        self.should_stop = should_stop
+        self.pipeline = entity
+        for ep in (rt.crm, rt.erp):
+            if ep.entity(entity) is None:
+                raise ValueError(f"mapping file of {ep.system} has no entity {entity!r}")
+
+    # ------------------------------------------------------------------ public
+    def run(self) -> RunReport:
+        """One incremental pass in every configured direction, recorded as a runs row."""
+        report = RunReport(self.entity)
+        started = time.monotonic()
+        calls_before = self.rt.api_calls()
+        run_id = None if self.dry_run else self.rt.store.start_run(self.pipeline, self.rt.instance)
+        status = "ok"
+        try:
+            for source, target in DIRECTIONS[self.cfg.direction]:
+                if self.should_stop():
+                    report.interrupted = True
+                    break
+                counts = self.sync_direction(source, target)
+                report.by_direction[f"{source}_to_{target}"] = counts
+                report.counts.add(counts)
+        except PipelineStopped as exc:
+            status, report.error = "failed", str(exc)
+            raise
+        except BaseException as exc:
+            status, report.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc)
+            raise
+        finally:
+            report.seconds = time.monotonic() - started
+            report.api_calls = _delta(calls_before, self.rt.api_calls())
+            if report.interrupted and status == "ok":
+                status = "interrupted"
+            if run_id is not None:
+                self.rt.store.finish_run(run_id, status=status, counts=report.counts.as_dict(),
+                                         api_calls=report.api_calls, error=report.error)
+            log.info("run.finished", entity=self.entity, status=status, seconds=round(report.seconds, 3),
+                     dry_run=self.dry_run, **report.counts.as_dict())
+        return report
+
+    def sync_direction(self, source_role: Role, target_role: Role) -> Counts:
+        """Dead letters due for retry, then the change feed of ``source_role`` since its cursor."""
+        src, tgt = self.rt.side(source_role), self.rt.side(target_role)
+        counts = Counts()
+        store = self.rt.store
+        cursor = store.get_cursor(self.pipeline, src.system, self.entity)
+        if self.cfg.match_on and cursor is None:
+            self.build_match_index(tgt)
+        self._retry_dead_letters(src, tgt, counts)
+        since = None
+        if cursor is not None:
+            since = Watermark(cursor.updated_at - self.cfg.overlap, "")
+        for page in self._guard(src, lambda: src.connector.iter_changes(src.spec(self.entity), since)):
+            if self.should_stop():
+                break
+            records = page.records
+            if not records:
+                continue
+            self.process(src, tgt, records, counts, advance_cursor=True)
+        return counts
+
+    def sync_ids(self, source_role: Role, ids: Sequence[str], *, deleted_ids: Iterable[str] = ()) -> Counts:
+        """Re-read records by id from ``source_role`` and sync them (webhooks, dead letters)."""
+        src = self.rt.side(source_role)
+        tgt = self.rt.other(source_role)
+        counts = Counts()
+        if not ids:
+            return counts
+        found = self._call(src, lambda: src.connector.read(src.spec(self.entity), list(ids)))
+        records = [found[i] for i in ids if i in found]
+        gone = set(deleted_ids) - set(found)
+        records += [NativeRecord(id=i, updated_at=_now(), data={}, deleted=True) for i in gone]
+        if records:
+            self.process(src, tgt, records, counts, advance_cursor=False)
+        return counts
+
+    def build_match_index(self, ep: Endpoint) -> int:
+        """Read one side in full into the store's match index (first run, for ``match_on``)."""
+        em = ep.entity(self.entity)
+        assert em is not None
+        keys = list(self.cfg.match_on)
+
+        def rows() -> Iterable[tuple[str, str, str]]:
+            for page in self._guard(ep, lambda: ep.connector.iter_all(ep.spec(self.entity))):
+                for rec in page.records:
+                    if rec.deleted:
+                        continue
+                    try:
+                        c = flatten(em.to_canonical(rec.data))
+                    except Exception:  # an unmappable record can't be matched; its own sync reports it
+                        continue
+                    for key in keys:
+                        value = match_value(c.get(key))
+                        if value:
+                            yield key, value, rec.id
+
+        n = self.rt.store.match_index_replace(self.entity, ep.system, rows())
+        log.info("match_index.built", entity=self.entity, system=ep.system, rows=n)
+        return n
+
+    # ------------------------------------------------------------------ the algorithm
+    def process(self, src: Endpoint, tgt: Endpoint, records: list[NativeRecord], counts: Counts,
+                *, advance_cursor: bool) -> None:
+        """Sync one batch of changed records from ``src`` to ``tgt`` and record the outcome."""
+        store = self.rt.store
+        sm, tm = src.entity(self.entity), tgt.entity(self.entity)
+        assert sm is not None and tm is not None
+        counts.read += len(records)
+        latest: dict[str, NativeRecord] = {}
+        for rec in records:  # a record seen twice in one batch: the newest wins
+            prev = latest.get(rec.id)
+            if prev is None or (rec.updated_at or _now()) >= (prev.updated_at or _now()):
+                latest[rec.id] = rec
+        dead: list[dict[str, Any]] = []
+        items: list[_Item] = []
+        links = store.links_by_ids(self.entity, src.role, list(latest))
+        for rec in latest.values():
+            try:
+                c = flatten(sm.to_canonical(rec.data))
+            except Exception as exc:  # RecordError names the field; anything else is still this record's fault
+                dead.append(self._dead(src, rec.id, rec.data, exc))
+                continue
+            h = content_hash({**c, "deleted": rec.deleted})
+            link = links.get(rec.id)
+            if link is not None and link_hash(link, src.role) == h:
+                counts.echo += 1
+                continue
+            items.append(_Item(rec, c, h, link))
+        if self.cfg.match_on and not self.dry_run:
+            self._index_source(src, items)
+
+        self._resolve_targets(src, tgt, items, dead, counts)
+        conflicts = self._merge_all(src, tgt, items, dead, counts)
+        new_links, resolved = self._write(src, tgt, items, dead, counts)
+
+        counts.dead_letters += len(dead)
+        if self.dry_run:
+            return
+        backoff = self._backoff
+        dl_cfg = self.rt.config.dead_letters
+        with store.transaction() as tx:
+            if new_links:
+                tx.save_links(new_links)
+            for record_id in resolved:
+                tx.resolve_dead_letter(self.pipeline, src.system, record_id)
+            for d in dead:
+                tx.add_dead_letter(pipeline=self.pipeline, entity=self.entity, system=src.system,
+                                   record_id=d["record_id"], payload=d["payload"],
+                                   error_class=d["error_class"], error_message=d["message"],
+                                   field=d["field"], backoff=backoff, max_attempts=dl_cfg.max_attempts)
+            for c in conflicts:
+                tx.record_conflict(**c)
+            if advance_cursor:
+                last = max(records, key=lambda r: _wm_key(r))
+                if last.updated_at is not None:
+                    try:
+                        tx.set_cursor(self.pipeline, src.system, self.entity, last.updated_at, last.id,
+                                      epoch=self.epoch)
+                    except StaleEpoch as exc:
+                        raise PipelineStopped(f"lost the lease of {self.pipeline}: {exc}", exit_code=1) from None
+        for d in dead:
+            log.warning("record.dead_letter", entity=self.entity, system=src.system, record_id=d["record_id"],
+                        field=d["field"], error=d["error_class"], message=d["message"][:300])
+        log.info("batch.written", entity=self.entity, source=src.system, target=tgt.system,
+                 read=len(records), created=counts.created, updated=counts.updated, echo=counts.echo,
+                 dead_letters=len(dead), conflicts=len(conflicts))
+
+    def _resolve_targets(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
+                         counts: Counts) -> None:
+        """Find each item's target: through its link, else through ``match_on``; then read them."""
+        store = self.rt.store
+        unlinked = [i for i in items if i.link is None and not i.record.deleted]
+        if unlinked and self.cfg.match_on:
+            claimed: set[str] = set()
+            for key in self.cfg.match_on:
+                pending = [i for i in unlinked if i.target_id is None and not i.failed]
+                values = {i.record.id: match_value(i.canonical.get(key)) for i in pending}
+                wanted = sorted({v for v in values.values() if v})
+                if not wanted:
+                    continue
+                found = store.match_lookup(self.entity, tgt.system, key, wanted)
+                candidates = {rid for ids in found.values() for rid in ids}
+                taken = store.links_by_ids(self.entity, tgt.role, sorted(candidates)) if candidates else {}
+                for item in pending:
+                    v = values[item.record.id]
+                    ids = [rid for rid in found.get(v, []) if rid not in taken and rid not in claimed] if v else []
+                    if len(ids) == 1:
+                        item.target_id, item.matched = ids[0], True
+                        claimed.add(ids[0])
+                    elif len(ids) > 1:
+                        item.failed = True
+                        dead.append(self._dead(src, item.record.id, item.record.data, None,
+                                               message=f"ambiguous match on {key}={v!r}: {tgt.system} records "
+                                                       f"{', '.join(ids[:5])} all match; link one by hand or fix the data",
+                                               field=key, error_class="AmbiguousMatch"))
+        for item in items:
+            if item.link is not None:
+                item.target_id = link_id(item.link, tgt.role)
+        wanted_ids = sorted({i.target_id for i in items if i.target_id and not i.failed})
+        if not wanted_ids:
+            return
+        found = self._call(tgt, lambda: tgt.connector.read(tgt.spec(self.entity), wanted_ids))
+        tm = tgt.entity(self.entity)
+        assert tm is not None
+        for item in items:
+            if item.failed or not item.target_id:
+                continue
+            rec = found.get(item.target_id)
+            if rec is None:
+                if item.record.deleted:
+                    continue
+                item.failed = True
+                dead.append(self._dead(src, item.record.id, item.record.data, NotFound(
+                    f"linked {tgt.system} record {item.target_id} no longer exists", system=tgt.system),
+                    field=None))
+                continue
+            try:
+                item.target = rec
+                item.target_canonical = flatten(tm.to_canonical(rec.data))
+            except Exception as exc:
+                item.failed = True
+                dead.append(self._dead(tgt, rec.id, rec.data, exc))
+
+    def _merge_all(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
+                   counts: Counts) -> list[dict[str, Any]]:
+        """Three-way merge per item; returns the conflicts a human must resolve."""
+        two_way = self.cfg.direction == "both"
+        policy = self.cfg.conflict if two_way else f"{src.role}_wins"
+        owners = dict(self.cfg.owner or {})
+        sm, tm = src.entity(self.entity), tgt.entity(self.entity)
+        assert sm is not None and tm is not None
+        t_out, s_out = set(tm.outbound_fields()), set(sm.outbound_fields())
+        conflicts: list[dict[str, Any]] = []
+        for item in items:
+            if item.failed or item.record.deleted:
+                continue
+            target_side = None
+            if item.target is not None and item.target_canonical is not None:
+                target_side = Side(tgt.role, item.target_canonical, item.target.updated_at)
+            base = item.link.base if item.link is not None else None
+            result = merge(Side(src.role, item.canonical, item.record.updated_at), target_side, base,
+                           owners=owners, policy=policy)  # type: ignore[arg-type]
+            if result.unresolved:
+                crm_c, erp_c = ((item.canonical, item.target_canonical) if src.role == "crm"
+                                else (item.target_canonical, item.canonical))
+                conflicts.append(dict(entity=self.entity, link_id=item.link.id if item.link else None,
+                                      crm_id=item.record.id if src.role == "crm" else item.target_id,
+                                      erp_id=item.target_id if src.role == "crm" else item.record.id,
+                                      crm_version=_jsonable(crm_c), erp_version=_jsonable(erp_c),
+                                      base=_jsonable(base), fields=result.unresolved))
+                counts.conflicts += 1
+                item.failed = True
+                log.warning("conflict.recorded", entity=self.entity, crm_id=conflicts[-1]["crm_id"],
+                            erp_id=conflicts[-1]["erp_id"], fields=result.unresolved)
+                continue
+            if result.conflicts:
+                counts.conflicts_resolved += 1
+                log.info("conflict.resolved", entity=self.entity, record_id=item.record.id, policy=policy,
+                         fields=result.conflicts)
+            item.merged = result.merged
+            item.target_patch = diff(result.merged, item.target_canonical if item.target else None, t_out)
+            if two_way:
+                item.source_patch = diff(result.merged, item.canonical, s_out & set(item.canonical))
+        return conflicts
+
+    def _write(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
+               counts: Counts) -> tuple[list[Link], list[str]]:
+        """Write target patches (creates idempotent on the source id), then source patches; build links."""
+        sm, tm = src.entity(self.entity), tgt.entity(self.entity)
+        assert sm is not None and tm is not None
+        t_ops: list[WriteOp] = []
+        archive_ids: list[str] = []
+        by_ref: dict[str, _Item] = {}
+        for item in items:
+            if item.failed:
+                continue
+            by_ref[item.record.id] = item
+            if item.record.deleted:
+                if item.link is not None and not item.link.deleted and item.target_id:
+                    if self.cfg.on_delete in ("archive", "delete"):
+                        archive_ids.append(item.target_id)
+                continue
+            if item.target is None:
+                data = tm.to_native(unflatten(item.target_patch), fields=set(item.target_patch))
+                t_ops.append(WriteOp(ref=item.record.id, data=data, key=item.record.id))
+            elif item.target_patch:
+                data = tm.to_native(unflatten(item.target_patch), fields=set(item.target_patch))
+                t_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
+        t_results = self._apply(tgt, t_ops, dead, src)
+        if archive_ids and not self.dry_run:
+            spec = tgt.spec(self.entity)
+            for res in self._call(tgt, lambda: tgt.connector.archive(spec, archive_ids)):
+                if res.ok:
+                    counts.archived += 1
+        elif archive_ids:
+            counts.archived += len(archive_ids)
+        s_ops = []
+        for item in items:
+            if item.failed or item.record.deleted or not item.source_patch:
+                continue
+            res = t_results.get(item.record.id)
+            if res is not None and not res.ok:
+                continue
+            data = sm.to_native(unflatten(item.source_patch), fields=set(item.source_patch))
+            s_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.record.id))
+        s_results = self._apply(src, s_ops, dead, src)
+
+        links: list[Link] = []
+        resolved: list[str] = []
+        now = _now()
+        for ref, item in by_ref.items():
+            t_res = t_results.get(ref)
+            s_res = s_results.get(ref)
+            if (t_res is not None and not t_res.ok) or (s_res is not None and not s_res.ok):
+                continue
+            if item.record.deleted:
+                if item.link is None:
+                    continue
+                link = _copy_link(item.link)
+                set_link_hash(link, src.role, item.hash)
+                link.deleted = True
+                links.append(link)
+                resolved.append(ref)
+                continue
+            assert item.merged is not None
+            if t_res is not None:
+                if t_res.created:
+                    counts.created += 1
+                elif item.target is None:
+                    counts.adopted += 1
+                else:
+                    counts.updated += 1
+                target_id = t_res.target_id or item.target_id
+            else:
+                target_id = item.target_id
+                counts.unchanged += 1
+            if item.matched:
+                counts.matched += 1
+            if s_res is not None:
+                counts.updated_back += 1
+            if not target_id:
+                continue
+            tgt_after = dict(item.target_canonical or {})
+            tgt_after.update(roundtrip(tm, item.target_patch))
+            src_after = dict(item.canonical)
+            src_after.update(roundtrip(sm, item.source_patch))
+            target_deleted = item.target.deleted if item.target is not None else False
+            merged = dict(item.merged)
+            crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
+            link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
+                        base=_jsonable(merged), crm_updated_at=None, erp_updated_at=None, synced_at=now,
+                        deleted=False, id=item.link.id if item.link else None)
+            set_link_hash(link, src.role, content_hash({**src_after, "deleted": False}))
+            set_link_hash(link, tgt.role, content_hash({**tgt_after, "deleted": target_deleted}))
+            setattr(link, f"{src.role}_updated_at", item.record.updated_at)
+            setattr(link, f"{tgt.role}_updated_at", item.target.updated_at if item.target else now)
+            links.append(link)
+            resolved.append(ref)
+        if self.cfg.match_on and not self.dry_run:
+            self._index_created(tgt, items, t_results)
+        return links, resolved
+
+    def _apply(self, ep: Endpoint, ops: list[WriteOp], dead: list[dict[str, Any]], src: Endpoint
+               ) -> dict[str, WriteResult]:
+        """Write ops through the connector (or pretend to, in a dry run); failures become dead letters."""
+        if not ops:
+            return {}
+        if self.dry_run:
+            return {op.ref: WriteResult(ref=op.ref, ok=True, target_id=op.target_id or f"(new:{op.ref})",
+                                        created=op.target_id is None) for op in ops}
+        spec = ep.spec(self.entity)
+        results = self._call(ep, lambda: ep.connector.write(spec, ops))
+        out = {r.ref: r for r in results}
+        by_ref = {op.ref: op for op in ops}
+        for ref, res in out.items():
+            if not res.ok:
+                op = by_ref.get(ref)
+                dead.append(self._dead(src, ref, op.data if op else {}, res.error,
+                                       target=ep.system))
+        missing = set(by_ref) - set(out)
+        for ref in missing:  # a connector that drops an op must not make us believe it was written
+            out[ref] = WriteResult(ref=ref, ok=False, error=ConnectorError("no result returned for this record"))
+            dead.append(self._dead(src, ref, by_ref[ref].data, out[ref].error, target=ep.system))
+        return out
+
+    # ------------------------------------------------------------------ dead letters, match index
+    def _retry_dead_letters(self, src: Endpoint, tgt: Endpoint, counts: Counts) -> None:
+        if self.dry_run:
+            return
+        due = [d for d in self.rt.store.due_dead_letters(self.pipeline) if d.system == src.system]
+        if not due:
+            return
+        ids = [d.record_id for d in due]
+        log.info("dead_letters.retry", entity=self.entity, system=src.system, count=len(ids))
+        before = counts.dead_letters
+        sub = self.sync_ids(src.role, ids)
+        counts.add(sub)
+        counts.recovered += max(0, len(ids) - (counts.dead_letters - before))
+
+    def _index_source(self, src: Endpoint, items: list[_Item]) -> None:
+        rows = []
+        for item in items:
+            if item.record.deleted:
+                continue
+            for key in self.cfg.match_on:
+                v = match_value(item.canonical.get(key))
+                if v:
+                    rows.append((key, v, item.record.id))
+        if rows:
+            self.rt.store.match_index_add(self.entity, src.system, rows)
+
+    def _index_created(self, tgt: Endpoint, items: list[_Item], results: dict[str, WriteResult]) -> None:
+        rows = []
+        for item in items:
+            res = results.get(item.record.id)
+            if res is None or not res.ok or not res.created or not res.target_id or item.merged is None:
+                continue
+            for key in self.cfg.match_on:
+                v = match_value(item.merged.get(key))
+                if v:
+                    rows.append((key, v, res.target_id))
+        if rows:
+            self.rt.store.match_index_add(self.entity, tgt.system, rows)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        cfg = self.rt.config.dead_letters
+        seconds = cfg.backoff_initial.total_seconds() * (2 ** max(0, attempts - 1))
+        return timedelta(seconds=min(seconds, cfg.backoff_max.total_seconds()))
+
+    def _dead(self, ep: Endpoint, record_id: str, data: dict[str, Any], exc: BaseException | None, *,
+              message: str | None = None, field: str | None = None, error_class: str | None = None,
+              target: str | None = None) -> dict[str, Any]:
+        fld = field if field is not None else getattr(exc, "field", None)
+        msg = message or (getattr(exc, "message", None) or str(exc) if exc is not None else "failed")
+        where = f"{ep.system} {self.entity} {record_id}"
+        if target:
+            msg = f"writing to {target}: {msg}"
+        if fld:
+            msg = f"{where}, field {fld}: {msg}"
+        else:
+            msg = f"{where}: {msg}"
+        return {"record_id": record_id, "payload": {"data": _jsonable(data)},
+                "error_class": error_class or (type(exc).__name__ if exc is not None else "Error"),
+                "message": msg, "field": fld}
+
+    # ------------------------------------------------------------------ connector calls
+    def _call(self, ep: Endpoint, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except AuthError as exc:
+            raise PipelineStopped(f"{ep.system}: authentication failed: {exc.message}", exit_code=3) from None
+        except RetryableError as exc:
+            raise PipelineStopped(f"{ep.system}: unreachable after retries: {exc.message}", exit_code=3) from None
+
+    def _guard(self, ep: Endpoint, make: Callable[[], Iterable[Any]]) -> Iterable[Any]:
+        """Iterate a connector's page iterator, turning its errors into PipelineStopped."""
+        iterator = iter(self._call(ep, make))
+        while True:
+            try:
+                page = self._call(ep, lambda: next(iterator))
+            except StopIteration:
+                return
+            yield page
+
+
+# ---------------------------------------------------------------------- helpers
+def link_hash(link: Link, role: Role) -> str | None:
+    return link.crm_hash if role == "crm" else link.erp_hash
+
+
+def set_link_hash(link: Link, role: Role, value: str) -> None:
+    if role == "crm":
+        link.crm_hash = value
+    else:
+        link.erp_hash = value
+
+
+def link_id(link: Link, role: Role) -> str:
+    return link.crm_id if role == "crm" else link.erp_id
+
+
+def _copy_link(link: Link) -> Link:
+    import dataclasses
+    return dataclasses.replace(link)
+
+
+def roundtrip(em: Any, patch: dict[str, Any]) -> dict[str, Any]:
+    """What a side will read back for the fields we write: canonical -> native -> canonical."""
+    if not patch:
+        return {}
+    native = em.to_native(unflatten(patch), fields=set(patch))
+    back = flatten(em.to_canonical(native))
+    inbound = set(em.inbound_fields())
+    return {k: back.get(k) for k in patch if k in inbound}
+
+
+def match_value(value: Any) -> str | None:
+    """Normalised form of a match key: case, spacing and separators do not count."""
+    if value is None:
+        return None
+    text = " ".join(str(value).casefold().split())
+    return text or None
+
+
+def _wm_key(rec: NativeRecord) -> tuple[datetime, tuple[int, int, str]]:
+    from connectors.base import id_sort_key
+    return (rec.updated_at or datetime.min.replace(tzinfo=timezone.utc), id_sort_key(rec.id))
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    from sync.model import _normalise
+    if value is None:
+        return None
+    return json.loads(json.dumps(_normalise(value), default=str))
+
+
+def _delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for system, calls in after.items():
+        prev = before.get(system, {})
+        d = {k: v - prev.get(k, 0) for k, v in calls.items() if v - prev.get(k, 0)}
+        out[system] = d
+    return out
