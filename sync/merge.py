@@ -55,27 +55,35 @@ class MergeResult:
     merged: dict[str, Any]
     conflicts: list[str] = field(default_factory=list)   # fields changed on both sides, differently
     unresolved: list[str] = field(default_factory=list)  # of those, the ones left to a human
+    untouched: set[str] = field(default_factory=set)      # changed on neither side: write nowhere
 
 
-def merge(source: Side, target: Side | None, base: Mapping[str, Any] | None, *,
+def merge(source: Side, target: Side | None, base: Mapping[str, Mapping[str, Any]] | None, *,
           owners: Mapping[str, Role], policy: Policy) -> MergeResult:
     """Merge ``source`` (the side whose change is being synced) with ``target``.
 
-    ``base`` is the content both sides agreed on at the last sync (None before the first link).
-    Without a base, an empty value on one side is "unknown", not a deletion: the other side's value
-    is kept, so a first match never erases data.
+    ``base`` holds, per role, the content each side had right after the last sync (None before
+    the first link): a side changed a field when its value differs from its own base. Per-side
+    bases matter because a side may not store every field the other one has (a read-only field,
+    a field one product normalises): comparing both with one merged base would mistake that for
+    an edit. Without a base, an empty value on one side is "unknown", not a deletion, so a
+    first match never erases data.
     """
     sides = [source] + ([target] if target is not None and target.exists else [])
-    names: set[str] = set(base or {})
+    names: set[str] = set()
     for s in sides:
         names.update(s.values)
     merged: dict[str, Any] = {}
     result = MergeResult(merged)
     by_role = {s.role: s for s in sides}
     for name in sorted(names):
-        b = base.get(name) if base is not None else None
-        changed = {s.role: s.values[name] for s in sides
-                   if name in s.values and (base is None or _key(s.values[name]) != _key(b))}
+        changed: dict[str, Any] = {}
+        for s in sides:
+            if name not in s.values:
+                continue
+            own = (base or {}).get(s.role) if base is not None else None
+            if own is None or name not in own or _key(s.values[name]) != _key(own[name]):
+                changed[s.role] = s.values[name]
         if base is None:
             # No shared history: empty means unknown, so it never wins over a value.
             changed = {r: v for r, v in changed.items() if v is not None}
@@ -84,9 +92,11 @@ def merge(source: Side, target: Side | None, base: Mapping[str, Any] | None, *,
             merged[name] = by_role[owner].values[name]
             continue
         if not changed:
-            merged[name] = b if base is not None else _first(sides, name)
+            merged[name] = _first(sides, name)
+            if base is not None:
+                result.untouched.add(name)
             continue
-        distinct = set(map(_key, changed.values()))
+        distinct = {_key(v) for v in changed.values()}
         if len(changed) == 1 or len(distinct) == 1:
             merged[name] = next(iter(changed.values()))
             continue
@@ -94,7 +104,7 @@ def merge(source: Side, target: Side | None, base: Mapping[str, Any] | None, *,
         winner = _winner(by_role, policy)
         if winner is None:
             result.unresolved.append(name)
-            merged[name] = b
+            merged[name] = _first(sides, name)
         else:
             merged[name] = changed[winner]
     return result

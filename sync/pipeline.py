@@ -114,8 +114,9 @@ class EntityPipeline:
     """Syncs one entity between the two endpoints of a runtime, per its config section."""
 
     def __init__(self, rt: Runtime, entity: str, *, dry_run: bool = False, epoch: int | None = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, policy_override: str | None = None) -> None:
         self.rt = rt
+        self.policy_override = policy_override
         self.entity = entity
         self.cfg = rt.config.sync[entity]
         self.dry_run = dry_run
@@ -347,7 +348,7 @@ class EntityPipeline:
                    counts: Counts) -> list[dict[str, Any]]:
         """Three-way merge per item; returns the conflicts a human must resolve."""
         two_way = self.cfg.direction == "both"
-        policy = self.cfg.conflict if two_way else f"{src.role}_wins"
+        policy = self.policy_override or (self.cfg.conflict if two_way else f"{src.role}_wins")
         owners = dict(self.cfg.owner or {})
         sm, tm = src.entity(self.entity), tgt.entity(self.entity)
         assert sm is not None and tm is not None
@@ -380,9 +381,11 @@ class EntityPipeline:
                 log.info("conflict.resolved", entity=self.entity, record_id=item.record.id, policy=policy,
                          fields=result.conflicts)
             item.merged = result.merged
-            item.target_patch = diff(result.merged, item.target_canonical if item.target else None, t_out)
+            item.target_patch = diff(result.merged, item.target_canonical if item.target else None,
+                                     t_out - result.untouched if item.target else t_out)
             if two_way:
-                item.source_patch = diff(result.merged, item.canonical, s_out & set(item.canonical))
+                item.source_patch = diff(result.merged, item.canonical,
+                                         (s_out & set(item.canonical)) - result.untouched)
         return conflicts
 
     def _write(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
@@ -467,10 +470,10 @@ class EntityPipeline:
             src_after = dict(item.canonical)
             src_after.update(roundtrip(sm, item.source_patch))
             target_deleted = item.target.deleted if item.target is not None else False
-            merged = dict(item.merged)
+            crm_after, erp_after = (src_after, tgt_after) if src.role == "crm" else (tgt_after, src_after)
             crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
             link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
-                        base=_jsonable(merged), crm_updated_at=None, erp_updated_at=None, synced_at=now,
+                        base={"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
                         deleted=False, id=item.link.id if item.link else None)
             set_link_hash(link, src.role, content_hash({**src_after, "deleted": False}))
             set_link_hash(link, tgt.role, content_hash({**tgt_after, "deleted": target_deleted}))
