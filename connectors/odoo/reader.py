@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from connectors.base import ConnectorError, EntitySpec, NativeRecord, Page, Watermark
@@ -27,6 +28,17 @@ def _no_progress(spec: EntitySpec) -> ConnectorError:
                           system=SYSTEM)
 
 
+def _second(value: Any) -> str:
+    """A write_date as Odoo sends it, cut to whole seconds (``YYYY-MM-DD HH:MM:SS``)."""
+    return str(value)[:19]
+
+
+def _next_second(second: str) -> str:
+    parsed = parse_datetime(second)
+    assert parsed is not None
+    return format_datetime(parsed + timedelta(seconds=1))
+
+
 def numeric_ids(ids: Sequence[str]) -> list[int]:
     """Odoo ids among ``ids`` (others cannot exist), unique, in order."""
     out: list[int] = []
@@ -49,26 +61,60 @@ class Reader:
         self.page_size = page_size
 
     def iter_changes(self, spec: EntitySpec, since: Watermark | None) -> Iterator[Page]:
-        """Pages in (write_date, id) order from ``since.updated_at`` on (inclusive)."""
+        """Pages in (write_date, id) order from ``since.updated_at`` on (inclusive).
+
+        Odoo 18 stores write_date with microseconds but sends (and, before 18.4, compares
+        domain values against) whole seconds, so ``write_date = <value as sent>`` matches
+        nothing and a (write_date, id) keyset cannot be built from the wire value. Instead we
+        page by whole seconds: ``write_date >= S``; when a page is full, the records of its last
+        second are dropped and the next query starts at that second; a second that holds more
+        than a page is walked by id within ``[s, s+1)``. Correct with either storage precision.
+        """
         upd = updated_field(spec)
-        start: Domain = [(upd, ">=", format_datetime(since.updated_at))] if since is not None else []
         cache = self._relations.run_cache()
-        last: tuple[Any, int] | None = None
+        base = self.base_domain(spec)
+        lower: str | None = format_datetime(since.updated_at) if since is not None else None
         while True:
-            # Keyset, not offset: rows changing between two pages must not shift the window.
-            after: Domain = [] if last is None else [
-                "|", (upd, ">", last[0]), "&", (upd, "=", last[0]), ("id", ">", last[1])]
-            rows = self.search_rows(spec, and_domains([self.base_domain(spec), start, after]),
-                                    order=f"{upd} asc, id asc", limit=self.page_size)
+            start: Domain = [(upd, ">=", lower)] if lower is not None else []
+            rows = self.search_rows(spec, and_domains([base, start]), order=f"{upd} asc, id asc",
+                                    limit=self.page_size)
             if not rows:
                 return
-            position = (rows[-1][upd], rows[-1]["id"])
-            if last is not None and not position > last:
+            if len(rows) < self.page_size:
+                yield Page(self.to_records(spec, rows, cache))
+                return
+            last_second = _second(rows[-1][upd])
+            if _second(rows[0][upd]) == last_second:
+                # The whole page is one second: walk that second by id, then go on after it.
+                yield from self._walk_second(spec, base, last_second, cache)
+                nxt = _next_second(last_second)
+                if lower is not None and nxt <= lower:
+                    raise _no_progress(spec)
+                lower = nxt
+                continue
+            done = [r for r in rows if _second(r[upd]) != last_second]
+            yield Page(self.to_records(spec, done, cache))
+            if lower is not None and last_second <= lower:
                 raise _no_progress(spec)
+            lower = last_second
+
+    def _walk_second(self, spec: EntitySpec, base: Domain, second: str, cache: RunCache) -> Iterator[Page]:
+        """Every record whose write_date falls in ``[second, second + 1 s)``, by id."""
+        upd = updated_field(spec)
+        window: Domain = [(upd, ">=", second), (upd, "<", _next_second(second))]
+        last_id = 0
+        while True:
+            rows = self.search_rows(spec, and_domains([base, window, [("id", ">", last_id)]]),
+                                    order="id asc", limit=self.page_size)
+            if not rows:
+                return
+            if rows[-1]["id"] <= last_id:
+                raise _no_progress(spec)
+            # Within one second the id order is the change order the caller's cursor expects.
             yield Page(self.to_records(spec, rows, cache))
             if len(rows) < self.page_size:
                 return
-            last = position
+            last_id = rows[-1]["id"]
 
     def iter_all(self, spec: EntitySpec) -> Iterator[Page]:
         """Every record (archived too), by id, a page at a time."""
