@@ -275,9 +275,12 @@ def demo(state: str = StateOpt,
          erp_records: int = typer.Option(150, "--erp", help="Odoo partners to seed."),
          shared: int = typer.Option(50, "--shared", help="How many customers exist on both sides.")) -> None:
     """Start local simulators, seed them, sync both ways, edit, sync again, and check both sides agree."""
-    from sync.demo import run_demo
+    from sandbox.demo import run_demo
     code = run_demo(state_url=state, crm_records=crm_records, erp_records=erp_records, shared=shared, out=out)
     raise typer.Exit(code)
+
+
+from sync import cli_ops  # noqa: E402,F401  (registers daemon/dlq/conflicts/config/init)
 
 
 def main() -> None:

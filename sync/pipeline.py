@@ -237,13 +237,14 @@ class EntityPipeline:
         dead: list[dict[str, Any]] = []
         items: list[_Item] = []
         links = store.links_by_ids(self.entity, src.role, list(latest))
+        s_in = set(sm.inbound_fields())
         for rec in latest.values():
             try:
                 c = flatten(sm.to_canonical(rec.data))
             except Exception as exc:  # RecordError names the field; anything else is still this record's fault
                 dead.append(self._dead(src, rec.id, rec.data, exc))
                 continue
-            h = content_hash({**c, "deleted": rec.deleted})
+            h = side_hash(c, s_in, deleted=rec.deleted)
             link = links.get(rec.id)
             if link is not None and link_hash(link, src.role) == h:
                 counts.echo += 1
@@ -353,6 +354,7 @@ class EntityPipeline:
         sm, tm = src.entity(self.entity), tgt.entity(self.entity)
         assert sm is not None and tm is not None
         t_out, s_out = set(tm.outbound_fields()), set(sm.outbound_fields())
+        t_in, s_in = set(tm.inbound_fields()), set(sm.inbound_fields())
         conflicts: list[dict[str, Any]] = []
         for item in items:
             if item.failed or item.record.deleted:
@@ -381,11 +383,15 @@ class EntityPipeline:
                 log.info("conflict.resolved", entity=self.entity, record_id=item.record.id, policy=policy,
                          fields=result.conflicts)
             item.merged = result.merged
-            item.target_patch = diff(result.merged, item.target_canonical if item.target else None,
-                                     t_out - result.untouched if item.target else t_out)
+            # Write-only fields (mapped out, not in) cannot be read back: compare them with what we
+            # wrote last time (kept in the link's per-side base), or we would rewrite them forever.
+            cur_t = None
+            if item.target is not None:
+                cur_t = {**_write_only(base, tgt.role, t_in), **(item.target_canonical or {})}
+            item.target_patch = diff(result.merged, cur_t, t_out - result.untouched if cur_t is not None else t_out)
             if two_way:
-                item.source_patch = diff(result.merged, item.canonical,
-                                         (s_out & set(item.canonical)) - result.untouched)
+                cur_s = {**_write_only(base, src.role, s_in), **item.canonical}
+                item.source_patch = diff(result.merged, cur_s, s_out - result.untouched)
         return conflicts
 
     def _write(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
@@ -465,18 +471,21 @@ class EntityPipeline:
                 counts.updated_back += 1
             if not target_id:
                 continue
-            tgt_after = dict(item.target_canonical or {})
-            tgt_after.update(roundtrip(tm, item.target_patch))
-            src_after = dict(item.canonical)
-            src_after.update(roundtrip(sm, item.source_patch))
+            base = item.link.base if item.link is not None else None
+            s_in, t_in = set(sm.inbound_fields()), set(tm.inbound_fields())
+            src_after = after_write(sm, s_in, _write_only(base, src.role, s_in), item.canonical,
+                                    item.source_patch)
+            tgt_after = after_write(tm, t_in, _write_only(base, tgt.role, t_in),
+                                    item.target_canonical if item.target is not None else dict.fromkeys(t_in),
+                                    item.target_patch)
             target_deleted = item.target.deleted if item.target is not None else False
             crm_after, erp_after = (src_after, tgt_after) if src.role == "crm" else (tgt_after, src_after)
             crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
             link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
                         base={"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
                         deleted=False, id=item.link.id if item.link else None)
-            set_link_hash(link, src.role, content_hash({**src_after, "deleted": False}))
-            set_link_hash(link, tgt.role, content_hash({**tgt_after, "deleted": target_deleted}))
+            set_link_hash(link, src.role, side_hash(src_after, s_in, deleted=False))
+            set_link_hash(link, tgt.role, side_hash(tgt_after, t_in, deleted=target_deleted))
             setattr(link, f"{src.role}_updated_at", item.record.updated_at)
             setattr(link, f"{tgt.role}_updated_at", item.target.updated_at if item.target else now)
             links.append(link)
@@ -607,6 +616,27 @@ def link_id(link: Link, role: Role) -> str:
 def _copy_link(link: Link) -> Link:
     import dataclasses
     return dataclasses.replace(link)
+
+
+def _write_only(base: dict[str, Any] | None, role: Role, inbound: set[str]) -> dict[str, Any]:
+    """The values of write-only fields we last wrote to ``role`` (from the link's base)."""
+    if not base or not base.get(role):
+        return {}
+    return {k: v for k, v in base[role].items() if k not in inbound}
+
+
+def after_write(em: Any, inbound: set[str], write_only: dict[str, Any], current: dict[str, Any],
+                patch: dict[str, Any]) -> dict[str, Any]:
+    """A side's content once ``patch`` is written: what it will read back, plus write-only values."""
+    out = {**write_only, **current}
+    out.update(roundtrip(em, patch))
+    out.update({k: v for k, v in patch.items() if k not in inbound})
+    return out
+
+
+def side_hash(content: dict[str, Any], inbound: set[str], *, deleted: bool) -> str:
+    """The hash a side's record will have when read back: over the fields it maps in only."""
+    return content_hash({**{k: content.get(k) for k in inbound}, "deleted": deleted})
 
 
 def roundtrip(em: Any, patch: dict[str, Any]) -> dict[str, Any]:
