@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
@@ -237,3 +238,63 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release the HTTP session."""
+
+
+# --------------------------------------------------------------------------------------------
+# Order-to-cash: what an ERP connector offers beyond records, for the order business rules.
+# --------------------------------------------------------------------------------------------
+@dataclass
+class OrderLineState:
+    """One line of an ERP order as the ERP sees it after confirmation."""
+
+    line_ref: str | None
+    sku: str | None
+    quantity: Decimal
+    reserved: Decimal  # what the ERP could reserve from stock; quantity - reserved is the shortfall
+
+    @property
+    def shortfall(self) -> Decimal:
+        return max(Decimal(0), self.quantity - self.reserved)
+
+
+@dataclass
+class OrderState:
+    """An ERP order's state: ``draft`` (editable), ``confirmed`` (locked for edits) or ``cancelled``."""
+
+    id: str
+    state: str
+    number: str | None
+    amount_total: Decimal | None
+    held: bool
+    partner_id: str | None
+    lines: list[OrderLineState] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    """A draft purchase for a shortfall, idempotent on ``key`` (one per order line)."""
+
+    key: str
+    sku: str
+    quantity: Decimal
+    origin: str
+
+
+@runtime_checkable
+class OrderOperations(Protocol):
+    """Optional capability of an ERP connector: confirm, hold and inspect orders, request purchases."""
+
+    def order_states(self, spec: EntitySpec, ids: Sequence[str]) -> dict[str, OrderState]:
+        """State, number, total, hold flag and per-line reservations of orders by id."""
+
+    def confirm_order(self, spec: EntitySpec, order_id: str) -> None:
+        """Confirm a draft order (Odoo action_confirm); raises ValidationError if the ERP refuses."""
+
+    def hold_order(self, spec: EntitySpec, order_id: str, reason: str | None) -> None:
+        """Mark (reason) or unmark (None) a draft order as held by Concord, e.g. for credit."""
+
+    def held_orders(self, spec: EntitySpec) -> list[str]:
+        """Ids of draft orders Concord holds: re-checked on every pass."""
+
+    def request_purchases(self, requests: Sequence[PurchaseRequest]) -> list[WriteResult]:
+        """Create draft purchase requests for shortfalls; idempotent on each request's key (ref = key)."""
