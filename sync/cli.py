@@ -293,4 +293,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m sync.cli` runs this file as __main__; the commands registered by cli_ops live on
+    # the importable sync.cli module, so run that one.
+    from sync.cli import main as _main
+    _main()

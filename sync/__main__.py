@@ -1,0 +1,4 @@
+"""`python -m sync` runs the `concord` command."""
+from sync.cli import main
+
+main()

@@ -1,0 +1,953 @@
+"""`concord daemon`: pipelines on their schedules, the webhook inbox worker, pipeline leases and a
+graceful shutdown (DESIGN.md "Running").
+
+One process holds one :class:`Daemon`. Each enabled entity is one pipeline; a pipeline runs only
+while this instance holds its lease (so several daemons can share one PostgreSQL store) and never
+at the same time as the inbox worker handles that entity's webhook events in this process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from sync.config import Config
+from sync.mapping import MappingError
+from sync.metrics import Metrics
+from sync.pipeline import DIRECTIONS, EntityPipeline, PipelineStopped
+from sync.runtime import Role, Runtime, build_runtime, default_instance_id
+from sync.store import InboxEvent
+
+log = structlog.get_logger("concord.daemon")
+
+SHUTDOWN_GRACE = 30.0  # seconds a running batch gets to finish after SIGTERM (systemd waits 45)
+INBOX_CLAIM_LIMIT = 500
+INBOX_CLAIM_TTL = timedelta(seconds=60)
+INBOX_POLL = 1.0  # seconds between inbox polls when nothing woke the worker
+SYNC_BATCH = 100  # ids per sync_ids call (one batch read on each side)
+DEAD_LETTER_SWEEP = 30.0  # seconds between dead-letter retry sweeps
+INBOX_RETENTION = timedelta(days=7)
+CONNECT_BACKOFF_MAX = 60.0
+
+EXIT_OK, EXIT_INPUT, EXIT_UNREACHABLE = 0, 2, 3
+LEASE_LOST = 1  # PipelineStopped exit code of a fenced cursor write
+
+RuntimeFactory = Callable[..., Runtime]
+PipelineFactory = Callable[..., Any]  # (rt, entity, *, epoch, should_stop) -> EntityPipeline-like
+
+
+class DaemonStartError(Exception):
+    """The daemon cannot start; ``exit_code`` says why (2: config or listen address)."""
+
+    exit_code = 2
+
+
+class DaemonConfigError(DaemonStartError):
+    """The config and the mapping files do not fit together (exit 2)."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _age(then: datetime | None, now: datetime) -> float | None:
+    return None if then is None else round(max(0.0, (now - then).total_seconds()), 3)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def source_roles(direction: str) -> list[Role]:
+    """The roles whose changes a pipeline of ``direction`` reads."""
+    return [source for source, _ in DIRECTIONS[direction]]
+
+
+# ============================================================================================
+# Leases
+# ============================================================================================
+class LeaseKeeper:
+    """The pipeline leases this instance holds, with their epochs (fencing tokens).
+
+    A lease counts as held only while its last successful renewal is younger than the TTL, so a
+    daemon cut off from the store stops its pipelines before another instance can take them.
+    """
+
+    def __init__(self, store: Any, owner: str, ttl: timedelta, names: Sequence[str],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.owner = owner
+        self.ttl = ttl
+        self.names = list(names)
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._held: dict[str, int] = {}
+        self._renewed: dict[str, float] = {}
+
+    def acquire(self, name: str) -> int | None:
+        """Take or renew lease ``name``; its epoch if this instance holds it now, else None."""
+        started = self._mono()  # before the call: the store's expiry is at least this late
+        try:
+            epoch = self.store.acquire_lease(name, self.owner, self.ttl)
+        except Exception as exc:  # the store is down: hold nothing new, keep what is still fresh
+            log.warning("lease.acquire_failed", lease=name, error=f"{type(exc).__name__}: {exc}")
+            return None
+        with self._lock:
+            previous = self._held.get(name)
+            if epoch is None:
+                self._drop(name)
+                if previous is not None:
+                    log.warning("lease.lost", lease=name, epoch=previous, owner=self.owner)
+                return None
+            self._held[name] = epoch
+            self._renewed[name] = started
+        if previous != epoch:
+            log.info("lease.acquired", lease=name, epoch=epoch, owner=self.owner)
+        return int(epoch)
+
+    def holds(self, name: str, epoch: int | None = None) -> bool:
+        """True while this instance holds ``name`` (at ``epoch``, if given) and renewed it in time."""
+        with self._lock:
+            held = self._held.get(name)
+            if held is None or (epoch is not None and held != epoch):
+                return False
+            return self._mono() - self._renewed[name] < self.ttl.total_seconds()
+
+    def epoch(self, name: str) -> int | None:
+        """The epoch of a lease held now, else None."""
+        with self._lock:
+            held = self._held.get(name)
+        return held if held is not None and self.holds(name, held) else None
+
+    def held(self) -> dict[str, int]:
+        """Leases held now: name -> epoch."""
+        with self._lock:
+            names = dict(self._held)
+        return {n: e for n, e in names.items() if self.holds(n, e)}
+
+    def heartbeat(self, *, acquire_free: bool = True) -> list[str]:
+        """Renew held leases; try to take the others (expired ones move here). Returns newly taken."""
+        taken: list[str] = []
+        for name in self.names:
+            with self._lock:
+                epoch = self._held.get(name)
+            if epoch is None:
+                if acquire_free and self.acquire(name) is not None:
+                    taken.append(name)
+                continue
+            started = self._mono()
+            try:
+                renewed = self.store.renew_lease(name, self.owner, epoch, self.ttl)
+            except Exception as exc:  # freshness runs out on its own if the store stays away
+                log.warning("lease.renew_failed", lease=name, error=f"{type(exc).__name__}: {exc}")
+                continue
+            with self._lock:
+                if renewed and self._held.get(name) == epoch:
+                    self._renewed[name] = started
+                elif not renewed:
+                    self._drop(name)
+            if not renewed:
+                log.warning("lease.lost", lease=name, epoch=epoch, owner=self.owner)
+        return taken
+
+    def forget(self, name: str) -> None:
+        """Stop counting ``name`` as held (the store said another instance has it)."""
+        with self._lock:
+            self._drop(name)
+
+    def release(self, name: str) -> None:
+        """Give lease ``name`` up so that another instance need not wait for it to expire."""
+        with self._lock:
+            held = self._held.get(name)
+            self._drop(name)
+        if held is None:
+            return
+        try:
+            self.store.release_lease(name, self.owner)
+            log.info("lease.released", lease=name, epoch=held, owner=self.owner)
+        except Exception as exc:  # it expires on its own
+            log.warning("lease.release_failed", lease=name, error=f"{type(exc).__name__}: {exc}")
+
+    def _drop(self, name: str) -> None:
+        self._held.pop(name, None)
+        self._renewed.pop(name, None)
+
+
+# ============================================================================================
+# System health, for /readyz
+# ============================================================================================
+@dataclass
+class _SystemState:
+    last_contact: float | None = None  # monotonic
+    last_error: str | None = None
+
+
+class SystemHealth:
+    """Per system: when it last answered, and why a pipeline last had to stop because of it."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._systems: dict[str, _SystemState] = {}
+
+    def register(self, systems: Sequence[str]) -> None:
+        """Make ``systems`` appear in snapshots before their first call."""
+        with self._lock:
+            for s in systems:
+                self._systems.setdefault(s, _SystemState())
+
+    def contact(self, system: str, status: int | None) -> None:
+        """An API call finished; any HTTP answer counts as contact."""
+        if status is None:
+            return
+        with self._lock:
+            self._systems.setdefault(system, _SystemState()).last_contact = self._mono()
+
+    def failed(self, system: str, message: str) -> None:
+        """A pipeline stopped because ``system`` is unreachable or refused our credentials."""
+        with self._lock:
+            self._systems.setdefault(system, _SystemState()).last_error = message
+
+    def recovered(self, system: str) -> None:
+        """A run completed with calls to ``system``: it is reachable and we are authenticated."""
+        with self._lock:
+            state = self._systems.get(system)
+            if state is not None and state.last_error is not None:
+                state.last_error = None
+                log.info("system.recovered", system=system)
+
+    def ok(self) -> bool:
+        """No system is in error."""
+        with self._lock:
+            return all(s.last_error is None for s in self._systems.values())
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """``{system: {"last_contact_age": seconds | None, "last_error": str | None}}``."""
+        now = self._mono()
+        with self._lock:
+            return {name: {"last_contact_age": None if s.last_contact is None else round(now - s.last_contact, 3),
+                           "last_error": s.last_error}
+                    for name, s in sorted(self._systems.items())}
+
+
+def stopped_system(exc: PipelineStopped, systems: Sequence[str]) -> str | None:
+    """The system a PipelineStopped names (its messages start with ``"<system>: "``)."""
+    head = str(exc).split(":", 1)[0].strip()
+    return head if head in systems else None
+
+
+# ============================================================================================
+# Webhook routing and the inbox worker
+# ============================================================================================
+@dataclass
+class Routes:
+    """Which (entity, source role) a webhook event of (system, native object) is a change of."""
+
+    sources: dict[tuple[str, str], list[tuple[str, Role]]] = field(default_factory=dict)
+    # Mapped objects with nothing to sync (entity not enabled, or that side is not a source of
+    # it): leftover events of these are claimed and marked done by any instance.
+    idle: dict[str, set[str]] = field(default_factory=dict)
+
+    def object_entities(self) -> dict[tuple[str, str], str]:
+        """For the web app: events of other objects are acknowledged but never queued."""
+        return {key: targets[0][0] for key, targets in self.sources.items() if targets}
+
+
+def build_routes(rt: Runtime, config: Config, entities: Sequence[str]) -> Routes:
+    """Routes from the mapping files: an entity's ``object`` on each side whose role is a source."""
+    routes = Routes()
+    for ep in (rt.crm, rt.erp):
+        for entity, em in ep.mapping.entities.items():
+            obj = em.spec.object
+            if entity in entities and ep.role in source_roles(config.sync[entity].direction):  # type: ignore[index]
+                routes.sources.setdefault((ep.system, obj), []).append((entity, ep.role))
+            else:
+                routes.idle.setdefault(ep.system, set()).add(obj)
+    for system, objects in routes.idle.items():
+        objects.difference_update(o for s, o in routes.sources if s == system)
+    return routes
+
+
+class InboxWorker:
+    """Drains the webhook inbox for the entities this instance owns, and retries due dead letters.
+
+    Webhook events are hints: records are re-read by id through ``pipeline.sync_ids``, so a
+    duplicate or out-of-order event costs a read, never a wrong write.
+    """
+
+    def __init__(self, *, store: Any, config: Config, routes: Routes, entities: Sequence[str],
+                 leases: LeaseKeeper, locks: Mapping[str, threading.Lock],
+                 pipeline_for: Callable[[str], Any], instance: str, stopping: threading.Event,
+                 health: SystemHealth, metrics: Metrics, systems: Mapping[Role, str],
+                 claim_limit: int = INBOX_CLAIM_LIMIT, claim_ttl: timedelta = INBOX_CLAIM_TTL,
+                 batch: int = SYNC_BATCH) -> None:
+        self.store = store
+        self.config = config
+        self.routes = routes
+        self.entities = list(entities)
+        self.leases = leases
+        self.locks = locks
+        self.pipeline_for = pipeline_for
+        self.instance = instance
+        self.stopping = stopping
+        self.health = health
+        self.metrics = metrics
+        self.systems = dict(systems)
+        self.claim_limit = claim_limit
+        self.claim_ttl = claim_ttl
+        self.batch = batch
+        self._tried: set[tuple[int, datetime | None]] = set()
+
+    # ------------------------------------------------------------------ inbox
+    def run_once(self) -> int:
+        """Claim and process one round of events; returns how many were claimed."""
+        if not self.store.inbox_pending():  # a cheap read spares the idle loop a write transaction
+            return 0
+        with self._owned_and_locked() as entities:
+            claimed = 0
+            for system, objects in self._claimable(entities).items():
+                if self.stopping.is_set():
+                    break
+                events = self.store.inbox_claim(self.instance, self.claim_limit, self.claim_ttl,
+                                                system=system, objects=sorted(objects))
+                if events:
+                    claimed += len(events)
+                    self.process(events, entities)
+            return claimed
+
+    def _claimable(self, entities: set[str]) -> dict[str, set[str]]:
+        """Per system, the objects whose events may be claimed: every entity they feed is ours."""
+        out: dict[str, set[str]] = {}
+        for (system, obj), targets in self.routes.sources.items():
+            if targets and all(e in entities for e, _ in targets):
+                out.setdefault(system, set()).add(obj)
+        for system, objects in self.routes.idle.items():
+            if objects:
+                out.setdefault(system, set()).update(objects)
+        return out
+
+    def process(self, events: Sequence[InboxEvent], entities: set[str]) -> None:
+        """Group claimed events per (entity, source role), sync their records, mark them done."""
+        left: dict[int, int] = {}
+        groups: dict[tuple[str, Role], dict[str, list[InboxEvent]]] = {}
+        nothing_to_do: list[int] = []
+        for ev in events:
+            assert ev.id is not None
+            targets = [t for t in self.routes.sources.get((ev.system, ev.object), []) if t[0] in entities]
+            if not targets:
+                nothing_to_do.append(ev.id)
+                continue
+            left[ev.id] = len(targets)
+            for target in targets:
+                groups.setdefault(target, {}).setdefault(ev.record_id, []).append(ev)
+        if nothing_to_do:
+            self.store.inbox_done(nothing_to_do)
+            log.info("inbox.ignored", events=len(nothing_to_do), reason="no pipeline syncs these objects")
+        for (entity, role), by_id in groups.items():
+            if self.stopping.is_set():
+                return
+            self._sync_group(entity, role, by_id, left)
+
+    def _sync_group(self, entity: str, role: Role, by_id: dict[str, list[InboxEvent]],
+                    left: dict[int, int]) -> None:
+        pipeline = self.pipeline_for(entity)
+        direction = f"{role}_to_{'erp' if role == 'crm' else 'crm'}"
+        for batch in _chunks(list(by_id), self.batch):
+            if self.stopping.is_set() or not self.leases.holds(entity):
+                log.info("inbox.paused", entity=entity, reason="stopping" if self.stopping.is_set() else "lease lost")
+                return
+            deleted = [i for i in batch if any(ev.kind == "delete" for ev in by_id[i])]
+            try:
+                counts = pipeline.sync_ids(role, list(batch), deleted_ids=deleted)
+            except PipelineStopped as exc:
+                self._stopped(entity, exc)
+                return  # the claims expire and the events come back
+            except Exception:
+                log.exception("inbox.sync_failed", entity=entity, source=role, records=len(batch))
+                continue
+            finished: list[int] = []
+            for record_id in batch:
+                for ev in by_id[record_id]:
+                    assert ev.id is not None
+                    left[ev.id] -= 1
+                    if left[ev.id] == 0:
+                        finished.append(ev.id)
+            if finished:
+                self.store.inbox_done(finished)
+            self.metrics.count_records(entity, direction, counts.as_dict())
+            log.info("inbox.synced", entity=entity, source=self.systems.get(role, role), records=len(batch),
+                     events=len(finished), **counts.as_dict())
+
+    def _stopped(self, entity: str, exc: PipelineStopped) -> None:
+        if exc.exit_code == LEASE_LOST:
+            self.leases.forget(entity)
+            log.warning("inbox.lease_lost", entity=entity, error=str(exc))
+            return
+        system = stopped_system(exc, list(self.systems.values()))
+        if system is not None:
+            self.health.failed(system, str(exc))
+        log.error("inbox.sync_stopped", entity=entity, system=system, error=str(exc))
+
+    # ------------------------------------------------------------------ dead letters
+    def retry_dead_letters(self) -> int:
+        """Re-sync dead letters whose retry time has come (each retry time once); returns how many."""
+        retried = 0
+        seen: set[tuple[int, datetime | None]] = set()
+        with self._owned_and_locked() as entities:
+            for entity in sorted(entities):
+                if self.stopping.is_set():
+                    break
+                due = self.store.due_dead_letters(entity)
+                seen.update((d.id, d.next_retry_at) for d in due)
+                fresh = [d for d in due if (d.id, d.next_retry_at) not in self._tried]
+                sources = source_roles(self.config.sync[entity].direction)  # type: ignore[index]
+                pipeline = None
+                for role in sources:
+                    ids = list(dict.fromkeys(d.record_id for d in fresh if d.system == self.systems.get(role)))
+                    if not ids:
+                        continue
+                    pipeline = pipeline or self.pipeline_for(entity)
+                    for batch in _chunks(ids, self.batch):
+                        try:
+                            counts = pipeline.sync_ids(role, list(batch))
+                        except PipelineStopped as exc:
+                            self._stopped(entity, exc)
+                            break
+                        except Exception:
+                            log.exception("dead_letters.retry_failed", entity=entity, source=role)
+                            break
+                        retried += len(batch)
+                        log.info("dead_letters.retried", entity=entity, source=self.systems.get(role),
+                                 records=len(batch), still_failing=counts.dead_letters)
+                self._tried.update((d.id, d.next_retry_at) for d in fresh)
+        # A dead letter whose retry left it unchanged (the record is gone at the source) is not
+        # retried again here; the pipeline's own run still looks at it on its interval.
+        self._tried &= seen
+        return retried
+
+    @contextmanager
+    def _owned_and_locked(self) -> Iterator[set[str]]:
+        """The entities this instance owns and nobody in this process is syncing, locked meanwhile."""
+        locked: list[str] = []
+        try:
+            for entity in self.entities:
+                if self.leases.holds(entity) and self.locks[entity].acquire(blocking=False):
+                    locked.append(entity)
+            yield set(locked)
+        finally:
+            for entity in locked:
+                self.locks[entity].release()
+
+
+# ============================================================================================
+# The web app before the runtime exists
+# ============================================================================================
+class SwitchableApp:
+    """The WSGI app the server runs: answers health and readiness while the daemon connects,
+    then hands every request to the real web app (sync.web.WebApp)."""
+
+    def __init__(self, *, metrics: Metrics, readiness: Callable[[], Mapping[str, Any]], max_body: int) -> None:
+        self.metrics = metrics
+        self.readiness = readiness
+        self.max_body = max_body
+        self._inner: Callable[..., Any] | None = None
+
+    def set(self, app: Callable[..., Any]) -> None:
+        """Serve ``app`` from now on."""
+        self._inner = app
+
+    def server_rejected(self, method: str, path: str, status: int) -> None:
+        """Forward waitress's own refusals to the real app's metrics."""
+        hook = getattr(self._inner, "server_rejected", None)
+        if callable(hook):
+            hook(method, path, status)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        inner = self._inner
+        if inner is not None:
+            return inner(environ, start_response)
+        path = environ.get("PATH_INFO", "") or "/"
+        status, body, ctype, extra = 404, {"error": "not_found"}, "application/json", []
+        if path == "/healthz":
+            status, body = 200, {"status": "ok"}
+        elif path == "/readyz":
+            status, body = 503, {**dict(self.readiness()), "status": "not_ready"}
+        elif path.startswith("/webhooks/"):
+            # Not verified yet (no connector): refuse so that the sender retries later.
+            status, body, extra = 503, {"error": "starting"}, [("Retry-After", "30")]
+        if path == "/metrics":
+            payload, ctype = self.metrics.render(environ.get("HTTP_ACCEPT"))
+            start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(payload)))])
+            return [payload]
+        data = json.dumps(body, default=str).encode()
+        reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+        start_response(f"{status} {reason}", [("Content-Type", ctype), ("Content-Length", str(len(data))),
+                                               ("Cache-Control", "no-store"), *extra])
+        return [data]
+
+
+class _InboxNotifier:
+    """The store as the web app sees it: a new inbox event wakes the worker at once."""
+
+    def __init__(self, store: Any, wake: threading.Event) -> None:
+        self._store = store
+        self._wake = wake
+
+    def inbox_add(self, system: str, events: Sequence[InboxEvent]) -> int:
+        added = int(self._store.inbox_add(system, events))
+        if added:
+            self._wake.set()
+        return added
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+# ============================================================================================
+# The daemon
+# ============================================================================================
+class Daemon:
+    """Schedules the pipelines, runs the inbox worker, keeps leases and serves the web app.
+
+    ``run()`` is the whole life of ``concord daemon`` (signals included); ``start()`` and
+    ``shutdown()`` are its halves, for tests and embedding.
+    """
+
+    def __init__(self, config: Config, *, state_url: str | None = None, instance: str | None = None,
+                 listen: str | None = None, serve_web: bool = True, metrics: Metrics | None = None,
+                 runtime_factory: RuntimeFactory = build_runtime,
+                 pipeline_factory: PipelineFactory = EntityPipeline,
+                 shutdown_grace: float = SHUTDOWN_GRACE,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.state_url = state_url
+        self.instance = instance or config.daemon.instance_id or default_instance_id()
+        self.listen = listen or config.webhooks.listen
+        self.serve_web = serve_web
+        self.metrics = metrics or Metrics()
+        self.runtime_factory = runtime_factory
+        self.pipeline_factory = pipeline_factory
+        self.shutdown_grace = shutdown_grace
+        self.entities = config.enabled_entities()
+        self.ttl: timedelta = config.daemon.lease_ttl
+        self.stopping = threading.Event()
+        self.exit_code = EXIT_OK
+        self.finished = True  # False when shutdown gave up waiting for a job
+        self.monotonic = monotonic
+        self.health = SystemHealth(monotonic)
+        self.rt: Runtime | None = None
+        self.leases: LeaseKeeper | None = None
+        self.inbox: InboxWorker | None = None
+        self.locks = {e: threading.Lock() for e in self.entities}
+        self.web: Any = None
+        self.app = SwitchableApp(metrics=self.metrics, readiness=self.readiness,
+                                 max_body=config.webhooks.max_body)
+        self._stop_requested = threading.Event()
+        self._wake = threading.Event()
+        self._signalled = 0  # the first SIGTERM/SIGINT received
+        self._active = 0
+        self._active_cond = threading.Condition()
+        self._inbox_thread: threading.Thread | None = None
+        self._connect_attempts = 0
+        self._connect_error: str | None = None
+        self._started = False
+        self._running: set[str] = set()  # pipelines inside run_pipeline now
+        self._running_lock = threading.Lock()
+        self._beaten = False  # a heartbeat has run
+        # Enough threads that a long pipeline run never delays the lease heartbeat.
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.entities) + 3)},
+            job_defaults={"max_instances": 1, "coalesce": True})
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    # ------------------------------------------------------------------ life cycle
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, shut down gracefully; returns the exit code."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not self._signalled and not self._stop_requested.wait(0.2):
+                pass
+            if self._signalled:
+                log.info("daemon.signal", signal=signal.Signals(self._signalled).name)
+            self.finished = self.shutdown(self.shutdown_grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.exit_code
+
+    def start(self) -> None:
+        """Connect (a mapping error raises; an unreachable store is retried), serve, schedule."""
+        # APScheduler's own warnings are reported through _on_job_event as structured logs.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        log.info("daemon.starting", instance=self.instance, pipelines=self.entities, listen=self.listen,
+                 lease_ttl=self.ttl.total_seconds())
+        connected = self._connect()
+        if self.serve_web:
+            from sync.web import serve
+            try:
+                self.web = serve(self.app, self.listen)
+            except (OSError, ValueError) as exc:
+                if self.rt is not None:
+                    self.rt.close()
+                raise DaemonStartError(f"cannot listen on {self.listen}: {exc}") from None
+            self.web.start()
+        self.scheduler.start()
+        self._started = True
+        if connected:
+            self._schedule()
+        else:
+            self._retry_connect()
+
+    def request_stop(self, exit_code: int | None = None) -> None:
+        """Stop taking new work; ``run()`` then shuts down. Safe from any thread."""
+        if exit_code is not None and self.exit_code == EXIT_OK:
+            self.exit_code = exit_code
+        if not self.stopping.is_set():
+            log.info("daemon.stopping", instance=self.instance)
+        self.stopping.set()
+        self._wake.set()
+        self._stop_requested.set()
+
+    def shutdown(self, timeout: float = SHUTDOWN_GRACE) -> bool:
+        """Finish in-flight batches (up to ``timeout`` s), release leases, close everything.
+
+        Returns False when a job was still running at the deadline (its work is fenced by the
+        lease epoch and its cursor only moves after a page commits, so exiting loses nothing).
+        """
+        self.request_stop()
+        deadline = time.monotonic() + timeout
+        if self._started:
+            for job in self.scheduler.get_jobs():
+                if job.id != "heartbeat":  # leases stay renewed while the batch in flight finishes
+                    with suppress(Exception):
+                        job.remove()
+        finished = self._wait_idle(deadline)
+        with suppress(SchedulerNotRunningError):
+            self.scheduler.shutdown(wait=False)
+        if self.leases is not None:
+            for name in list(self.leases.held()):
+                lock = self.locks[name]
+                if lock.acquire(blocking=False):  # not while a stuck job still works under it
+                    try:
+                        self.leases.release(name)
+                    finally:
+                        lock.release()
+        if self.web is not None:
+            self.web.close()
+        if self.rt is not None and finished:
+            self.rt.close()
+        log.info("daemon.stopped", instance=self.instance, clean=finished, exit_code=self.exit_code)
+        return finished
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only a flag and async-signal-safe calls here: taking a lock (an Event, a logger) could
+        # deadlock against the interrupted main thread. run() notices the flag within 0.2 s.
+        if self._signalled:
+            # Committed work is safe: cursors and links only move with a committed page.
+            os.write(2, b"concord: second signal, exiting now\n")
+            os._exit(130)
+        self._signalled = signum
+
+    def _wait_idle(self, deadline: float) -> bool:
+        thread = self._inbox_thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._active_cond:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("daemon.shutdown_timeout", running_jobs=self._active)
+                    return False
+                self._active_cond.wait(left)
+        return thread is None or not thread.is_alive()
+
+    @contextmanager
+    def _job(self) -> Iterator[None]:
+        with self._active_cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._active_cond:
+                self._active -= 1
+                self._active_cond.notify_all()
+
+    # ------------------------------------------------------------------ connecting
+    def _connect(self) -> bool:
+        """Build the runtime once; False (and a retry later) when a system or the store is down."""
+        self._connect_attempts += 1
+        try:
+            rt = self.runtime_factory(self.config, state_url=self.state_url, instance=self.instance,
+                                      on_response=self._on_api)
+        except MappingError:
+            raise
+        except Exception as exc:  # any failure to connect is retried; only config errors end the daemon
+            self._connect_error = f"{type(exc).__name__}: {exc}"
+            log.error("daemon.connect_failed", attempt=self._connect_attempts, error=self._connect_error)
+            return False
+        try:
+            self._check_mappings(rt)
+        except DaemonConfigError:
+            rt.close()
+            raise
+        self._wire(rt)
+        return True
+
+    def _check_mappings(self, rt: Runtime) -> None:
+        missing = [f"{ep.system} has no {e!r}" for e in self.entities for ep in (rt.crm, rt.erp)
+                   if ep.entity(e) is None]
+        if missing:
+            raise DaemonConfigError("enabled entities missing from the mapping files: " + "; ".join(missing)
+                                    + " (add them to the mappings or set enabled: false under sync)")
+
+    def _wire(self, rt: Runtime) -> None:
+        from sync.web import make_app
+
+        self.rt = rt
+        self._connect_error = None
+        self.health.register([rt.crm.system, rt.erp.system])
+        self.leases = LeaseKeeper(rt.store, self.instance, self.ttl, self.entities, self.monotonic)
+        routes = build_routes(rt, self.config, self.entities)
+        self.inbox = InboxWorker(store=rt.store, config=self.config, routes=routes, entities=self.entities,
+                                 leases=self.leases, locks=self.locks, pipeline_for=self._inbox_pipeline,
+                                 instance=self.instance, stopping=self.stopping, health=self.health,
+                                 metrics=self.metrics, systems={"crm": rt.crm.system, "erp": rt.erp.system})
+        self.app.set(make_app(store=_InboxNotifier(rt.store, self._wake),
+                              connectors={rt.crm.system: rt.crm.connector, rt.erp.system: rt.erp.connector},
+                              metrics=self.metrics, readiness=self.readiness,
+                              max_body=self.config.webhooks.max_body, public_url=self.config.webhooks.public_url,
+                              object_entities=routes.object_entities(), pipelines=self.entities))
+        log.info("daemon.connected", instance=self.instance, store=rt.store.url_for_display,
+                 crm=rt.crm.system, erp=rt.erp.system)
+
+    def _retry_connect(self) -> None:
+        delay = min(CONNECT_BACKOFF_MAX, 2.0 ** min(self._connect_attempts, 6))
+        log.info("daemon.connect_retry", in_seconds=delay)
+        self.scheduler.add_job(self._connect_job, "date", run_date=_utcnow() + timedelta(seconds=delay),
+                               id="connect", replace_existing=True)
+
+    def _connect_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            connected = self._connect()
+        except (MappingError, DaemonConfigError) as exc:
+            log.error("daemon.config_error", error=str(exc))
+            self.request_stop(EXIT_INPUT)
+            return
+        if connected:
+            self._schedule()
+        elif not self.stopping.is_set():
+            self._retry_connect()
+
+    def _schedule(self) -> None:
+        now = _utcnow()
+        for entity in self.entities:
+            every = self.config.sync[entity].every.total_seconds()  # type: ignore[index]
+            # A run that starts up to half an interval late is still worth running; later than
+            # that, the next regular run is closer, and coalescing folds the backlog into one.
+            self.scheduler.add_job(self._pipeline_job, IntervalTrigger(seconds=every), args=[entity],
+                                   id=f"pipeline:{entity}", name=f"pipeline {entity}", next_run_time=now,
+                                   misfire_grace_time=max(1, int(every / 2)), replace_existing=True)
+        beat = max(self.ttl.total_seconds() / 3, 0.2)
+        # A late heartbeat is still useful until the lease would expire: grace = the period.
+        self.scheduler.add_job(self._heartbeat_job, IntervalTrigger(seconds=beat), id="heartbeat",
+                               name="lease heartbeat", next_run_time=now,
+                               misfire_grace_time=max(1, int(beat)), replace_existing=True)
+        self.scheduler.add_job(self._housekeeping_job, IntervalTrigger(hours=1), id="housekeeping",
+                               name="inbox retention", misfire_grace_time=3600, replace_existing=True)
+        self._inbox_thread = threading.Thread(target=self._inbox_loop, name="concord-inbox", daemon=True)
+        self._inbox_thread.start()
+
+    # ------------------------------------------------------------------ jobs
+    def run_pipeline(self, entity: str) -> Any:
+        """One scheduled run of ``entity``'s pipeline if this instance holds its lease; the report or None."""
+        if self.stopping.is_set() or self.rt is None or self.leases is None:
+            return None
+        with self._job(), self._marked_running(entity):
+            epoch = self.leases.acquire(entity)
+            if epoch is None:
+                owner = None
+                with suppress(Exception):
+                    lease = self.rt.store.lease_owner(entity)
+                    owner = lease.owner if lease is not None else None
+                log.debug("pipeline.skipped", entity=entity, reason="lease held elsewhere", owner=owner)
+                return None
+            with self.locks[entity]:
+                if self.stopping.is_set() or not self.leases.holds(entity, epoch):
+                    return None
+                pipeline = self.pipeline_factory(self.rt, entity, epoch=epoch,
+                                                 should_stop=self._should_stop(entity, epoch))
+                try:
+                    report = pipeline.run()
+                except PipelineStopped as exc:
+                    self._pipeline_stopped(entity, exc)
+                    return None
+                except Exception:
+                    log.exception("pipeline.failed", entity=entity)
+                    return None
+            self.metrics.observe_run(entity, report.seconds,
+                                     {d: c.as_dict() for d, c in report.by_direction.items()}, entity=entity)
+            if not report.interrupted:
+                for system, calls in (report.api_calls or {}).items():
+                    if calls:
+                        self.health.recovered(system)
+            return report
+
+    @contextmanager
+    def _marked_running(self, entity: str) -> Iterator[None]:
+        with self._running_lock:
+            self._running.add(entity)
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.discard(entity)
+
+    def _should_stop(self, entity: str, epoch: int) -> Callable[[], bool]:
+        leases = self.leases
+        assert leases is not None
+
+        def should_stop() -> bool:
+            return self.stopping.is_set() or not leases.holds(entity, epoch)
+        return should_stop
+
+    def _pipeline_stopped(self, entity: str, exc: PipelineStopped) -> None:
+        if exc.exit_code == LEASE_LOST:
+            assert self.leases is not None
+            self.leases.forget(entity)
+            log.warning("pipeline.lease_lost", entity=entity, error=str(exc))
+            return
+        assert self.rt is not None
+        system = stopped_system(exc, [self.rt.crm.system, self.rt.erp.system])
+        if system is not None:
+            self.health.failed(system, str(exc))
+        log.error("pipeline.stopped", entity=entity, system=system, error=str(exc), exit_code=exc.exit_code,
+                  retry="next interval")
+
+    def _pipeline_job(self, entity: str) -> None:
+        self.run_pipeline(entity)
+
+    def heartbeat(self) -> list[str]:
+        """Renew held leases and take expired ones; a taken pipeline runs at once."""
+        if self.leases is None:
+            return []
+        with self._job():
+            taken = self.leases.heartbeat(acquire_free=not self.stopping.is_set())
+        first, self._beaten = not self._beaten, True
+        if first:  # at start every pipeline is due now anyway
+            return taken
+        for entity in taken:
+            if self.stopping.is_set():
+                break
+            with self._running_lock:
+                if entity in self._running:  # it is starting anyway
+                    continue
+            # A lease that just moved here may belong to a daemon that died mid-run: resume now.
+            with suppress(Exception):
+                self.scheduler.modify_job(f"pipeline:{entity}", next_run_time=_utcnow())
+        return taken
+
+    def _heartbeat_job(self) -> None:
+        self.heartbeat()
+
+    def _housekeeping_job(self) -> None:
+        if self.rt is None or self.stopping.is_set():
+            return
+        with self._job():
+            try:
+                purged = self.rt.store.inbox_purge(INBOX_RETENTION)
+            except Exception as exc:  # retention is best effort; the next hour tries again
+                log.warning("inbox.purge_failed", error=f"{type(exc).__name__}: {exc}")
+                return
+            if purged:
+                log.info("inbox.purged", events=purged, older_than_days=INBOX_RETENTION.days)
+
+    def _inbox_pipeline(self, entity: str) -> Any:
+        assert self.rt is not None and self.leases is not None
+        epoch = self.leases.epoch(entity)
+        return self.pipeline_factory(self.rt, entity, epoch=epoch,
+                                     should_stop=self._should_stop(entity, epoch) if epoch is not None
+                                     else self.stopping.is_set)
+
+    def _inbox_loop(self) -> None:
+        """The inbox worker: woken by each accepted webhook, otherwise polling every second
+        (events accepted by another instance arrive through the shared store)."""
+        assert self.inbox is not None
+        next_sweep = 0.0
+        while not self.stopping.is_set():
+            self._wake.clear()
+            claimed = 0
+            try:
+                claimed = self.inbox.run_once()
+                if time.monotonic() >= next_sweep and not self.stopping.is_set():
+                    next_sweep = time.monotonic() + DEAD_LETTER_SWEEP
+                    self.inbox.retry_dead_letters()
+            except Exception as exc:
+                log.exception("inbox.worker_failed", error=f"{type(exc).__name__}: {exc}")
+            if claimed == 0:
+                self._wake.wait(INBOX_POLL)
+
+    def _on_api(self, system: str, kind: str, status: int | None, seconds: float) -> None:
+        self.metrics.observe_api(system, kind, status, seconds)
+        self.health.contact(system, status)
+
+    def _on_job_event(self, event: Any) -> None:
+        job_id = str(getattr(event, "job_id", "?"))
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            # A pipeline run longer than its interval is worth knowing; a busy heartbeat is not.
+            level = log.info if job_id.startswith("pipeline:") else log.debug
+            level("job.skipped_busy", job=job_id, reason="the previous run is still going")
+        elif event.code == EVENT_JOB_MISSED:
+            log.info("job.missed", job=job_id, scheduled=str(getattr(event, "scheduled_run_time", "")))
+        elif event.code == EVENT_JOB_ERROR:
+            exc = getattr(event, "exception", None)
+            log.error("job.failed", job=job_id, error=f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ readiness
+    def readiness(self) -> dict[str, Any]:
+        """For /readyz: connected, systems in contact and without errors, and each pipeline's state."""
+        now = _utcnow()
+        rt = self.rt
+        body: dict[str, Any] = {"instance": self.instance, "systems": self.health.snapshot(), "pipelines": {}}
+        if rt is None:
+            body["runtime"] = {"connected": False, "attempts": self._connect_attempts, "error": self._connect_error}
+        held = self.leases.held() if self.leases is not None else {}
+        for p in self.entities:
+            info: dict[str, Any] = {"last_success_age": None, "owner": None, "here": p in held}
+            if rt is not None:
+                try:
+                    run = rt.store.last_successful_run(p)
+                    lease = rt.store.lease_owner(p)
+                    info["last_success_age"] = _age(run.finished_at if run else None, now)
+                    info["owner"] = lease.owner if lease is not None else None
+                except Exception as exc:  # readiness reports, never raises
+                    info["error"] = f"{type(exc).__name__}"
+            body["pipelines"][p] = info
+        if self.stopping.is_set():
+            body["stopping"] = True
+        body["ready"] = rt is not None and not self.stopping.is_set() and self.health.ok()
+        return body
