@@ -83,6 +83,8 @@ class FieldSpec(_Strict):
     in_only: bool = Field(False, description="read from the system, never written to it")
     out_only: bool = Field(False, description="written to the system, never read from it")
     items: dict[str, Any] | None = Field(None, description="for lists of records (order lines): their fields")
+    ref: str | None = Field(None, description="the value is this system's id of a record of that entity "
+                                              "(e.g. customer): the engine translates it through the links")
 
 
 class EntityFileSpec(_Strict):
@@ -96,6 +98,11 @@ class EntityFileSpec(_Strict):
     custom_fields: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="fields `concord setup` creates on the system")
     fields: dict[str, Any] = Field(..., description="canonical field -> native field spec")
+    create: bool = Field(True, description="false: Concord never creates this entity here; it only updates "
+                                           "records found by key, match or `target.via`")
+    target: dict[str, str] | None = Field(
+        None, description="{via: <ref field>}: the record to write is the one that reference points to "
+                          "(e.g. a payment is written onto its order's deal)")
 
 
 class MappingFileSpec(_Strict):
@@ -123,6 +130,7 @@ class CompiledField:
     in_only: bool = False
     out_only: bool = False
     extra_key: str | None = None  # set for ``extra.<name>`` fields
+    ref: str | None = None        # entity whose record id this field holds
 
 
 def _key_variants(key: Any) -> list[Any]:
@@ -297,10 +305,14 @@ class EntityMapping:
     """One entity of one system, compiled: native <-> canonical, and the connector's EntitySpec."""
 
     def __init__(self, entity: str, spec: EntitySpec, fieldset: _FieldSet,
-                 custom_fields: Mapping[str, Mapping[str, Any]]) -> None:
+                 custom_fields: Mapping[str, Mapping[str, Any]], *, create: bool = True,
+                 via: str | None = None) -> None:
         self.entity = entity
         self.spec = spec
         self.custom_fields = dict(custom_fields)
+        self.create = create
+        self.via = via
+        self.refs: dict[str, str] = {f.canonical: f.ref for f in fieldset.fields if f.ref}
         self._set = fieldset
         self._validator = ENTITIES[entity].__pydantic_validator__
         self._paths = {f.canonical: f.path for f in fieldset.fields}
@@ -435,7 +447,8 @@ class _Compiler:
             compiled = self.compile_fields(ENTITIES[entity], raw_fields, (*path, "fields"), read_only)
             inbound = {f.canonical for f in compiled if not f.out_only}
             failed = set(raw_fields) - {f.canonical for f in compiled}  # already reported
-            for required in REQUIRED_INBOUND.get(entity, ()):
+            target_only = spec is not None and not spec.create
+            for required in () if target_only else REQUIRED_INBOUND.get(entity, ()):
                 if required not in inbound and required not in failed:
                     self.err((*path, "fields"), f"the {entity} key {required!r} must be mapped "
                              "(and readable: not out_only)")
@@ -459,7 +472,13 @@ class _Compiler:
         entity_spec = EntitySpec(
             entity=entity, object=spec.object, id_field=spec.id, updated_field=spec.updated_at,
             fields=tuple(dict.fromkeys(paths)), key_field=spec.key_field, options=options)
-        return EntityMapping(entity, entity_spec, _FieldSet(ENTITIES[entity], tuple(compiled)), spec.custom_fields)
+        via = (spec.target or {}).get("via")
+        if spec.target is not None and (set(spec.target) != {"via"} or via not in {f.canonical for f in compiled
+                                                                                 if f.ref}):
+            self.err((*path, "target"), "expected {via: <a field of this entity that has `ref:`>}")
+            return None
+        return EntityMapping(entity, entity_spec, _FieldSet(ENTITIES[entity], tuple(compiled)), spec.custom_fields,
+                             create=spec.create, via=via)
 
     def check_custom_fields(self, spec: EntityFileSpec, path: YamlPath) -> None:
         for name, decl in spec.custom_fields.items():
@@ -533,6 +552,8 @@ class _Compiler:
                 if len(self.errors) > before:
                     return None
                 return CompiledField(name, spec.path, inbound, outbound, spec.in_only, spec.out_only, extra_key)
+        if spec.ref is not None and spec.ref not in ENTITIES:
+            self.err((*fpath, "ref"), f"unknown entity {spec.ref!r}; expected one of: {', '.join(ENTITIES)}")
         if len(self.errors) > before:
             return None
         return CompiledField(
@@ -540,7 +561,7 @@ class _Compiler:
             inbound=_inbound_fn(tuple(chain), table, table_default, is_bool,
                                 to_str=table is None and _is_str(annotation)),
             outbound=_outbound_fn(tuple(chain), inverse),
-            in_only=spec.in_only, out_only=spec.out_only, extra_key=extra_key,
+            in_only=spec.in_only, out_only=spec.out_only, extra_key=extra_key, ref=spec.ref,
         )
 
     def compile_chain(self, raw: str | list[str | dict[str, Any]] | None, path: YamlPath) -> list[Transform]:

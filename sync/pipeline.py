@@ -5,6 +5,7 @@ protocol in connectors/base.py and knows no product by name.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from connectors.base import (
 )
 from sync.merge import Side, diff, flatten, merge, unflatten
 from sync.model import content_hash
+from sync.refs import RefTranslator
+from sync.rules import rules_for
 from sync.runtime import Endpoint, Role, Runtime
 from sync.store import Link, StaleEpoch
 
@@ -104,6 +107,8 @@ class _Item:
     source_patch: dict[str, Any] = field(default_factory=dict)
     matched: bool = False
     failed: bool = False
+    ref_ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (role, field) -> that side's id
+    written_id: str | None = None  # the target record, once written (created or updated) in this batch
 
 
 def _now() -> datetime:
@@ -123,9 +128,25 @@ class EntityPipeline:
         self.epoch = epoch
         self.should_stop = should_stop
         self.pipeline = entity
+        self.refs = RefTranslator(rt.store)
+        self._specs: dict[str, Any] = {}
+        self.rules = rules_for(entity, self)
         for ep in (rt.crm, rt.erp):
             if ep.entity(entity) is None:
                 raise ValueError(f"mapping file of {ep.system} has no entity {entity!r}")
+
+    def spec_for(self, ep: Endpoint) -> Any:
+        """The connector-facing spec, with config-driven filters (an order's deal stages)."""
+        cached = self._specs.get(ep.role)
+        if cached is not None:
+            return cached
+        spec = ep.spec(self.entity)
+        stage_property = spec.options.get("stage_property")
+        stages = getattr(self.cfg, "stages", None)
+        if stage_property and stages:
+            spec = dataclasses.replace(spec, options={**spec.options, "filters": {stage_property: list(stages)}})
+        self._specs[ep.role] = spec
+        return spec
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunReport:
@@ -136,7 +157,7 @@ class EntityPipeline:
         run_id = None if self.dry_run else self.rt.store.start_run(self.pipeline, self.rt.instance)
         status = "ok"
         try:
-            for source, target in DIRECTIONS[self.cfg.direction]:
+            for source, target in self.directions():
                 if self.should_stop():
                     report.interrupted = True
                     break
@@ -161,6 +182,14 @@ class EntityPipeline:
                      dry_run=self.dry_run, **report.counts.as_dict())
         return report
 
+    def directions(self) -> list[tuple[Role, Role]]:
+        """The passes of a run. An order goes CRM -> ERP and its status comes back: the mappings
+        decide which fields can flow back (only the ERP-owned ones are written to the CRM)."""
+        passes = list(DIRECTIONS[self.cfg.direction])
+        if self.entity == "order" and self.cfg.direction == "crm_to_erp":
+            passes.append(("erp", "crm"))
+        return passes
+
     def sync_direction(self, source_role: Role, target_role: Role) -> Counts:
         """Dead letters due for retry, then the change feed of ``source_role`` since its cursor."""
         src, tgt = self.rt.side(source_role), self.rt.side(target_role)
@@ -170,10 +199,11 @@ class EntityPipeline:
         if self.cfg.match_on and cursor is None:
             self.build_match_index(tgt)
         self._retry_dead_letters(src, tgt, counts)
+        self.rules.before_direction(src, tgt)
         since = None
         if cursor is not None:
             since = Watermark(cursor.updated_at - self.cfg.overlap, "")
-        for page in self._guard(src, lambda: src.connector.iter_changes(src.spec(self.entity), since)):
+        for page in self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)):
             if self.should_stop():
                 break
             records = page.records
@@ -189,7 +219,7 @@ class EntityPipeline:
         counts = Counts()
         if not ids:
             return counts
-        found = self._call(src, lambda: src.connector.read(src.spec(self.entity), list(ids)))
+        found = self._call(src, lambda: src.connector.read(self.spec_for(src), list(ids)))
         records = [found[i] for i in ids if i in found]
         gone = set(deleted_ids) - set(found)
         records += [NativeRecord(id=i, updated_at=_now(), data={}, deleted=True) for i in gone]
@@ -204,7 +234,7 @@ class EntityPipeline:
         keys = list(self.cfg.match_on)
 
         def rows() -> Iterable[tuple[str, str, str]]:
-            for page in self._guard(ep, lambda: ep.connector.iter_all(ep.spec(self.entity))):
+            for page in self._guard(ep, lambda: ep.connector.iter_all(self.spec_for(ep))):
                 for rec in page.records:
                     if rec.deleted:
                         continue
@@ -238,12 +268,14 @@ class EntityPipeline:
         items: list[_Item] = []
         links = store.links_by_ids(self.entity, src.role, list(latest))
         s_in = set(sm.inbound_fields())
+        mapped: list[tuple[NativeRecord, dict[str, Any]]] = []
         for rec in latest.values():
             try:
-                c = flatten(sm.to_canonical(rec.data))
+                mapped.append((rec, normalise_lists(flatten(sm.to_canonical(rec.data)))))
             except Exception as exc:  # RecordError names the field; anything else is still this record's fault
                 dead.append(self._dead(src, rec.id, rec.data, exc))
-                continue
+        self.refs.neutralize(src.role, sm.refs, [c for _, c in mapped])
+        for rec, c in mapped:
             h = side_hash(c, s_in, deleted=rec.deleted)
             link = links.get(rec.id)
             if link is not None and link_hash(link, src.role) == h:
@@ -255,6 +287,7 @@ class EntityPipeline:
 
         self._resolve_targets(src, tgt, items, dead, counts)
         conflicts = self._merge_all(src, tgt, items, dead, counts)
+        self._translate_refs(src, tgt, items, dead)
         new_links, resolved = self._write(src, tgt, items, dead, counts)
 
         counts.dead_letters += len(dead)
@@ -282,6 +315,9 @@ class EntityPipeline:
                                       epoch=self.epoch)
                     except StaleEpoch as exc:
                         raise PipelineStopped(f"lost the lease of {self.pipeline}: {exc}", exit_code=1) from None
+        written = [(i.record.id, i.written_id) for i in items if i.written_id and not i.failed]
+        self.rules.after_batch(src, tgt, written)
+        self._cascade(src, items)
         for d in dead:
             log.warning("record.dead_letter", entity=self.entity, system=src.system, record_id=d["record_id"],
                         field=d["field"], error=d["error_class"], message=d["message"][:300])
@@ -320,12 +356,16 @@ class EntityPipeline:
         for item in items:
             if item.link is not None:
                 item.target_id = link_id(item.link, tgt.role)
+        tm = tgt.entity(self.entity)
+        assert tm is not None
+        if tm.via:
+            self._locate_via(src, tgt, tm.via, unlinked, dead)
+        if not tm.create:
+            self._locate_by_key(src, tgt, unlinked, dead)
         wanted_ids = sorted({i.target_id for i in items if i.target_id and not i.failed})
         if not wanted_ids:
             return
-        found = self._call(tgt, lambda: tgt.connector.read(tgt.spec(self.entity), wanted_ids))
-        tm = tgt.entity(self.entity)
-        assert tm is not None
+        found = self._call(tgt, lambda: tgt.connector.read(self.spec_for(tgt), wanted_ids))
         for item in items:
             if item.failed or not item.target_id:
                 continue
@@ -340,10 +380,59 @@ class EntityPipeline:
                 continue
             try:
                 item.target = rec
-                item.target_canonical = flatten(tm.to_canonical(rec.data))
+                item.target_canonical = normalise_lists(flatten(tm.to_canonical(rec.data)))
             except Exception as exc:
                 item.failed = True
                 dead.append(self._dead(tgt, rec.id, rec.data, exc))
+        self.refs.neutralize(tgt.role, tm.refs,
+                             [i.target_canonical for i in items if i.target_canonical is not None])
+
+    def _locate_via(self, src: Endpoint, tgt: Endpoint, via: str, unlinked: list[_Item],
+                    dead: list[dict[str, Any]]) -> None:
+        """The target is the record a reference points to (a payment is written onto its order's deal)."""
+        sm = src.entity(self.entity)
+        assert sm is not None
+        ref_entity = sm.refs.get(via)
+        pending = [i for i in unlinked if i.target_id is None and not i.failed]
+        values = [str(i.canonical[via]) for i in pending if i.canonical.get(via)]
+        if ref_entity is None or not values:
+            return
+        ids = self.refs.to_side(tgt.role, ref_entity, values)
+        for item in pending:
+            v = item.canonical.get(via)
+            target_id = ids.get(str(v)) if v else None
+            if target_id:
+                item.target_id = target_id
+            else:
+                item.failed = True
+                dead.append(self._dead(src, item.record.id, item.record.data, None, field=via,
+                                       error_class="MissingReference",
+                                       message=f"its {ref_entity} ({v or 'none'}) is not synced to {tgt.system} "
+                                               "yet; retried automatically"))
+
+    def _locate_by_key(self, src: Endpoint, tgt: Endpoint, unlinked: list[_Item],
+                       dead: list[dict[str, Any]]) -> None:
+        """An entity Concord never creates on the target: find its record by key, or wait for it."""
+        pending = [i for i in unlinked if i.target_id is None and not i.failed]
+        if not pending:
+            return
+        if not self.spec_for(tgt).key_field:
+            # Nothing to find them by: these records did not come from Concord (an order typed in the
+            # ERP by hand has no deal to report its status to). Not an error.
+            for item in pending:
+                item.failed = True
+            return
+        found = self._call(tgt, lambda: tgt.connector.find_by_keys(self.spec_for(tgt),
+                                                                   [i.record.id for i in pending]))
+        for item in pending:
+            rec = found.get(item.record.id)
+            if rec is not None:
+                item.target_id = rec.id
+                continue
+            item.failed = True
+            dead.append(self._dead(src, item.record.id, item.record.data, None, error_class="MissingTarget",
+                                   message=f"no {tgt.system} record to write this {self.entity} to yet "
+                                           "(it is not created here; retried automatically)"))
 
     def _merge_all(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
                    counts: Counts) -> list[dict[str, Any]]:
@@ -394,6 +483,73 @@ class EntityPipeline:
                 item.source_patch = diff(result.merged, cur_s, s_out - result.untouched)
         return conflicts
 
+    def _translate_refs(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]]) -> None:
+        """Give each patch's references the ids of the side it is written to.
+
+        A reference with no link yet (an order whose customer never synced) is synced first from
+        the side that has it; if that fails the record waits in dead letters, never written half-resolved.
+        """
+        for ep, attr in ((tgt, "target_patch"), (src, "source_patch")):
+            em = ep.entity(self.entity)
+            assert em is not None
+            refs = {f: e for f, e in em.refs.items() if f in set(em.outbound_fields())}
+            for fld, ref_entity in refs.items():
+                users = [i for i in items if not i.failed and getattr(i, attr).get(fld)]
+                if not users:
+                    continue
+                values = [str(getattr(i, attr)[fld]) for i in users]
+                ids = self.refs.to_side(ep.role, ref_entity, values)
+                missing = sorted(v for v, i in ids.items() if i is None)
+                if missing and not self.dry_run:
+                    self._sync_references(ref_entity, missing)
+                    ids.update(self.refs.to_side(ep.role, ref_entity, missing))
+                for item in users:
+                    patch = getattr(item, attr)
+                    resolved = ids.get(str(patch[fld]))
+                    if resolved is None:
+                        item.failed = True
+                        dead.append(self._dead(src, item.record.id, item.record.data, None, field=fld,
+                                               error_class="MissingReference",
+                                               message=f"its {ref_entity} {patch[fld]} is not linked to "
+                                                       f"{ep.system} and could not be synced first; "
+                                                       "retried automatically once it is"))
+                    else:
+                        item.ref_ids[(ep.role, fld)] = resolved
+
+    def _cascade(self, src: Endpoint, items: list[_Item]) -> None:
+        """Re-sync records this batch's records point to, when the mapping says their change moves them
+        (a payment changes its order's status and its customer's balance: options.cascade)."""
+        sm = src.entity(self.entity)
+        assert sm is not None
+        cascade = list(self.spec_for(src).options.get("cascade") or [])
+        if not cascade or self.dry_run:
+            return
+        for fld, ref_entity in sm.refs.items():
+            if ref_entity not in cascade or ref_entity not in self.rt.config.sync:
+                continue
+            values = sorted({str(i.canonical[fld]) for i in items if not i.failed and i.canonical.get(fld)})
+            if not values:
+                continue
+            ids = [i for i in self.refs.to_side(src.role, ref_entity, values).values() if i]
+            if ids:
+                log.info("cascade.sync", entity=self.entity, reference=ref_entity, count=len(ids))
+                EntityPipeline(self.rt, ref_entity, should_stop=self.should_stop).sync_ids(src.role, ids)
+
+    def _sync_references(self, entity: str, values: list[str]) -> None:
+        """Sync referenced records that have no link yet, from the side that has them."""
+        cfg = self.rt.config.sync.get(entity)
+        if cfg is None or not getattr(cfg, "enabled", True):
+            return
+        by_home: dict[str, list[str]] = {}
+        for v in values:
+            role, native_id = RefTranslator.home(v)
+            by_home.setdefault(role, []).append(native_id)
+        sub = EntityPipeline(self.rt, entity, epoch=None, should_stop=self.should_stop)
+        for role, ids in by_home.items():
+            if any(s == role for s, _ in DIRECTIONS[cfg.direction]):
+                log.info("references.sync_first", entity=self.entity, reference=entity, system=role, count=len(ids))
+                sub.sync_ids(role, ids)  # type: ignore[arg-type]
+
     def _write(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
                counts: Counts) -> tuple[list[Link], list[str]]:
         """Write target patches (creates idempotent on the source id), then source patches; build links."""
@@ -412,14 +568,14 @@ class EntityPipeline:
                         archive_ids.append(item.target_id)
                 continue
             if item.target is None:
-                data = tm.to_native(unflatten(item.target_patch), fields=set(item.target_patch))
+                data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
                 t_ops.append(WriteOp(ref=item.record.id, data=data, key=item.record.id))
             elif item.target_patch:
-                data = tm.to_native(unflatten(item.target_patch), fields=set(item.target_patch))
+                data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
                 t_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
         t_results = self._apply(tgt, t_ops, dead, src)
         if archive_ids and not self.dry_run:
-            spec = tgt.spec(self.entity)
+            spec = self.spec_for(tgt)
             for res in self._call(tgt, lambda: tgt.connector.archive(spec, archive_ids)):
                 if res.ok:
                     counts.archived += 1
@@ -432,7 +588,7 @@ class EntityPipeline:
             res = t_results.get(item.record.id)
             if res is not None and not res.ok:
                 continue
-            data = sm.to_native(unflatten(item.source_patch), fields=set(item.source_patch))
+            data = sm.to_native(unflatten(_sided(item, src.role, item.source_patch)), fields=set(item.source_patch))
             s_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.record.id))
         s_results = self._apply(src, s_ops, dead, src)
 
@@ -455,6 +611,7 @@ class EntityPipeline:
                 continue
             assert item.merged is not None
             if t_res is not None:
+                item.written_id = t_res.target_id or item.target_id
                 if t_res.created:
                     counts.created += 1
                 elif item.target is None:
@@ -502,8 +659,15 @@ class EntityPipeline:
         if self.dry_run:
             return {op.ref: WriteResult(ref=op.ref, ok=True, target_id=op.target_id or f"(new:{op.ref})",
                                         created=op.target_id is None) for op in ops}
-        spec = ep.spec(self.entity)
+        spec = self.spec_for(ep)
         results = self._call(ep, lambda: ep.connector.write(spec, ops))
+        for res in results:
+            # A system that is down is not a problem of this record: stop before the page commits, so
+            # the cursor stays and the next run retries the page (creates adopt by key, no duplicate).
+            if isinstance(res.error, AuthError):
+                raise PipelineStopped(f"{ep.system}: authentication failed: {res.error.message}", exit_code=3)
+            if isinstance(res.error, RetryableError):
+                raise PipelineStopped(f"{ep.system}: unreachable after retries: {res.error.message}", exit_code=3)
         out = {r.ref: r for r in results}
         by_ref = {op.ref: op for op in ops}
         for ref, res in out.items():
@@ -616,6 +780,23 @@ def link_id(link: Link, role: Role) -> str:
 def _copy_link(link: Link) -> Link:
     import dataclasses
     return dataclasses.replace(link)
+
+
+def _sided(item: _Item, role: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A patch with its references replaced by ``role``'s ids (resolved by _translate_refs)."""
+    out = dict(patch)
+    for (r, fld), value in item.ref_ids.items():
+        if r == role and fld in out:
+            out[fld] = value
+    return out
+
+
+def normalise_lists(canonical: dict[str, Any]) -> dict[str, Any]:
+    """Order lists of records (order lines) by their reference, so line order never counts as a change."""
+    for key, value in canonical.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            canonical[key] = sorted(value, key=lambda v: (str(v.get("line_ref") or ""), str(v.get("sku") or "")))
+    return canonical
 
 
 def _write_only(base: dict[str, Any] | None, role: Role, inbound: set[str]) -> dict[str, Any]:
