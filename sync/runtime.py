@@ -90,8 +90,30 @@ def load_endpoint_mapping(settings: Any, cls: Any, base_dir: Path | None) -> Map
     return load_default_mapping(cls.name)
 
 
+# webhooks.<system>.<key> in the config -> the connector setting it fills when that is unset.
+_WEBHOOK_SETTINGS = {"client_secret": ("client_secret",), "token": ("webhook_token",), "header": ("webhook_header",)}
+
+
+def with_webhook_settings(settings: Any, source: Any) -> Any:
+    """Secrets given under ``webhooks.<system>`` fill the connector's own webhook settings, so the
+    two places a config may hold them never disagree silently: the connector's section wins."""
+    if source is None:
+        return settings
+    update: dict[str, Any] = {}
+    for key, targets in _WEBHOOK_SETTINGS.items():
+        value = getattr(source, key, None)
+        if value is None or key not in source.model_fields_set:
+            continue
+        for target in targets:
+            if target in type(settings).model_fields and target not in settings.model_fields_set:
+                update[target] = value
+    return settings.model_copy(update=update) if update else settings
+
+
 def build_endpoint(role: Role, settings: Any, base_dir: Path | None,
-                   on_response: Callable[[str, str, int | None, float], None] | None = None) -> Endpoint:
+                   on_response: Callable[[str, str, int | None, float], None] | None = None,
+                   webhook_source: Any = None) -> Endpoint:
+    settings = with_webhook_settings(settings, webhook_source)
     cls = registry.get(settings.connector)
     connector = cls(settings, on_response=on_response)
     mapping = load_endpoint_mapping(settings, cls, base_dir)
@@ -103,8 +125,11 @@ def build_runtime(config: Config, *, state_url: str | None = None, instance: str
                   upgrade: bool = True) -> Runtime:
     """Open the store and build both endpoints from a validated config."""
     base_dir = Path(config.source_path).parent if getattr(config, "source_path", None) else None
-    crm = build_endpoint("crm", config.crm, base_dir, on_response)
-    erp = build_endpoint("erp", config.erp, base_dir, on_response)
+    hooks = getattr(config, "webhooks", None)
+    crm = build_endpoint("crm", config.crm, base_dir, on_response,
+                         hooks.source(config.crm.connector) if hooks is not None else None)
+    erp = build_endpoint("erp", config.erp, base_dir, on_response,
+                         hooks.source(config.erp.connector) if hooks is not None else None)
     store = Store.open(state_url or config.state.url, upgrade=upgrade)
     return Runtime(config=config, store=store, crm=crm, erp=erp,
                    instance=instance or (config.daemon.instance_id if getattr(config, "daemon", None)
