@@ -2,8 +2,10 @@
 
 Modules: ``server`` (HTTP/JSON-RPC, faults, webhooks, direct helpers), ``orm`` (models, records,
 transactions), ``domain`` (search domains and order), ``fields`` (types and value formats),
-``models`` (res.partner, ir.model.data, ...), ``seed`` (countries and generated partners),
-``errors`` (Odoo's exception names and error bodies).
+``models`` (res.partner, ir.model.data, ..., and the list of every model), ``seed`` (countries and
+generated partners), ``errors`` (Odoo's exception names and error bodies); order to cash:
+``product``, ``stock``, ``sale``, ``purchase``, ``account``, ``sequence``, ``money``, ``data``
+(master data) and ``helpers`` (seed_products, set_stock, deliver, invoice, pay, ...).
 """
 from sandbox.core import Clock, Faults
 

@@ -51,9 +51,12 @@ def apply_x2many(model: BaseModel, env: Env, rid: int, f: Field, commands: Any) 
         else:
             comodel.write_records(env, [cid], {inverse: False})
 
+    accept = f.o2m_domain
     for cmd in _normalise_commands(f, commands):
         code = cmd[0]
         linked = set(comodel._hash[inverse].get(rid, ()))
+        if accept is not None:
+            linked = {cid for cid in linked if accept(comodel.records[cid])}
         if code == 0:
             comodel.create_records(env, [{**_cmd_vals(f, cmd, 2), inverse: rid}])
         elif code == 1:

@@ -83,7 +83,10 @@ class Field:
 
     ``compute`` marks a non-stored computed field: ``compute(model, record) -> value``. Writes to it
     through the API are ignored (no inverse), as Odoo does; direct helpers may still set the raw
-    value it reads from (e.g. ``credit``).
+    value it reads from (e.g. ``credit``). ``computed`` marks a stored computed field (amounts,
+    states): the model maintains it, API writes to it are ignored. ``inherited`` names the
+    many2one through which an ``_inherits`` child reads and writes a parent's field.
+    ``o2m_domain`` keeps only the comodel records it accepts in a one2many.
     """
 
     type: str
@@ -99,13 +102,16 @@ class Field:
     ondelete: str = "set null"
     manual: bool = False
     help: str = ""
+    computed: bool = False
+    inherited: str | None = None
+    o2m_domain: Callable[[dict[str, Any]], bool] | None = None
     name: str = ""
     model_name: str = ""
 
     @property
     def store(self) -> bool:
         """Whether the value lives in the record (one2many values live on the other side)."""
-        return self.compute is None and self.type != "one2many"
+        return self.compute is None and self.type != "one2many" and self.inherited is None
 
     @property
     def is_x2many(self) -> bool:
@@ -195,7 +201,7 @@ class Field:
             "string": self.string,
             "name": self.name,
             "required": self.required,
-            "readonly": self.readonly or self.compute is not None,
+            "readonly": self.readonly or self.compute is not None or self.computed,
             "store": self.store,
             "searchable": True,
             "sortable": self.store and not self.is_x2many,

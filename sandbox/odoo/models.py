@@ -1,9 +1,10 @@
 """The models of the simulated Odoo 18 database, and the database they make up.
 
-Today: the base models a customer sync needs (res.partner and its countries, states and tags;
-res.users; ir.model, ir.model.fields for custom ``x_`` fields, ir.model.data for external ids).
-A later model (product.product, sale.order, ...) is a new :class:`BaseModel` subclass with its
-``_fields`` and public methods, added to :data:`MODELS`.
+Here: the base models (res.partner and its countries, states and tags; res.users; ir.model,
+ir.model.fields for custom ``x_`` fields, ir.model.data for external ids). Order to cash lives in
+its own modules: :mod:`.product`, :mod:`.stock`, :mod:`.sale`, :mod:`.purchase`, :mod:`.account`
+(with :mod:`.sequence` for numbering and :mod:`.data` for the master data); :data:`MODELS`
+lists every model of the database.
 """
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import re
 from functools import partial
 from typing import Any, ClassVar
 
+from . import account, product, purchase, sale, stock
+from .account import commercial_partner, partner_credit
+from .data import seed_order_to_cash
 from .errors import UserError, ValidationError
 from .fields import ALL_TTYPES, CUSTOM_FIELD_TYPES, Field
 from .orm import BaseModel, Env, Registry, api_model
 from .seed import STATES, countries
+from .sequence import IrSequence
 
 LANGS = (("en_US", "English (US)"),)  # a fresh database has one language installed
 
@@ -114,9 +119,10 @@ def _country_code(model: BaseModel, rec: dict[str, Any]) -> str | None:
 class ResPartner(BaseModel):
     """``res.partner`` with the fields of base + account that a customer sync reads and writes.
 
-    ``credit`` (total receivable) is computed in Odoo from journal items; here it reads a raw value
-    that direct helpers set (``sim.update("res.partner", id, {"credit": 120.0})``), and API writes
-    to it are ignored like writes to any computed field without inverse.
+    ``credit`` (total receivable) is computed from the partner's posted customer invoices, credit
+    notes and unreconciled payments (:func:`~sandbox.odoo.account.partner_credit`), plus an
+    opening balance that direct helpers may set (``sim.update("res.partner", id, {"credit": 120.0})``).
+    API writes to it are ignored like writes to any computed field without inverse.
     """
 
     _name = "res.partner"
@@ -151,8 +157,10 @@ class ResPartner(BaseModel):
         "customer_rank": Field("integer", "Customer Rank", default=0),
         "supplier_rank": Field("integer", "Supplier Rank", default=0),
         "credit_limit": Field("float", "Credit Limit", help="Credit limit specific to this partner."),
-        "credit": Field("float", "Total Receivable", compute=lambda model, rec: rec.get("credit") or 0.0,
+        "credit": Field("float", "Total Receivable", compute=partner_credit,
                         help="Total amount this customer owes you."),
+        "commercial_partner_id": Field("many2one", "Commercial Entity", relation="res.partner",
+                                       compute=lambda model, rec: commercial_partner(model.registry, rec["id"])),
     }
 
     def display_name(self, rec: dict[str, Any]) -> str:
@@ -367,6 +375,7 @@ class IrModelData(BaseModel):
 
 MODELS: tuple[type[BaseModel], ...] = (
     ResUsers, ResCountry, ResCountryState, ResPartnerCategory, ResPartner, IrModel, IrModelFields, IrModelData,
+    IrSequence, *product.MODELS, *stock.MODELS, *account.MODELS, *sale.MODELS, *purchase.MODELS,
 )
 
 ADMIN_UID = 2
@@ -382,6 +391,8 @@ def build_registry(db: str, now: Any, *, builtin_partners: bool = False) -> Regi
     registry = Registry(db, now)
     for cls in MODELS:
         registry.add(cls)
+    for model in registry.models.values():
+        model.setup_inherits()
     stamp = now()
     base = {"create_uid": 1, "write_uid": 1, "create_date": stamp, "write_date": stamp}
     m = registry.models
@@ -396,7 +407,7 @@ def build_registry(db: str, now: Any, *, builtin_partners: bool = False) -> Regi
     raw("res.users", {"name": "Administrator", "login": "admin", "active": True}, ADMIN_UID)
     xmlid("user_root", "res.users", 1)
     xmlid("user_admin", "res.users", ADMIN_UID)
-    for model in list(m.values()):
+    for model in [model for model in m.values() if not model._internal]:
         model_id = raw("ir.model", {"name": model._description, "model": model._name, "state": "base"})
         xmlid(f"model_{model._name.replace('.', '_')}", "ir.model", model_id)
         for fname, f in model.fields.items():
@@ -420,4 +431,5 @@ def build_registry(db: str, now: Any, *, builtin_partners: bool = False) -> Regi
         xmlid("partner_root", "res.partner", 2)
         xmlid("partner_admin", "res.partner", 3)
         m["res.partner"]._next_id = 7
+    seed_order_to_cash(registry, partner_id=1 if builtin_partners else None)
     return registry

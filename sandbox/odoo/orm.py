@@ -13,6 +13,7 @@ exception undoes them, so a failing ``create([...])`` leaves nothing behind, as 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -94,6 +95,9 @@ class Env:
     force: bool = False  # direct helpers may set the raw values behind computed fields
     undo: list[Callable[[], None]] = dc_field(default_factory=list)
     touched: dict[tuple[str, int], None] = dc_field(default_factory=dict)
+    # Per-call cache of expensive non-stored computes (stock quantities); models that feed them
+    # clear it whenever they change, so a value is never read stale within the call.
+    memo: dict[Any, Any] = dc_field(default_factory=dict)
 
     def __getitem__(self, model_name: str) -> BaseModel:
         return self.registry.models[model_name]
@@ -122,6 +126,11 @@ class BaseModel:
     _order: ClassVar[str] = "id"
     _rec_name: ClassVar[str | None] = "name"
     _fields: ClassVar[dict[str, Field]] = {}
+    # ``{"product.template": "product_tmpl_id"}``: the parent's fields are readable and writable on
+    # this model, their values living on the parent record (Odoo's delegation inheritance).
+    _inherits: ClassVar[dict[str, str]] = {}
+    # Simulator bookkeeping that a real database does not expose: not callable over RPC.
+    _internal: ClassVar[bool] = False
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -130,6 +139,7 @@ class BaseModel:
         self._next_id = 1
         self._ids_ordered = True  # dict order == ascending ids (lets "id asc" scans stop early)
         self._hash: dict[str, dict[Any, set[int]]] = {}
+        self._multi: set[str] = set()  # hash indexes over many2many values (one entry per id)
         self._by_write_date: list[tuple[str, int]] = []
         self._readers: dict[tuple[str, Any], Callable[[dict[str, Any]], Any]] = {}
         self._getters: dict[str, Callable[[dict[str, Any]], Any]] = {}
@@ -149,6 +159,16 @@ class BaseModel:
                 self._hash[f.name] = {}
 
     # ================================================================== schema
+    def setup_inherits(self) -> None:
+        """Expose the ``_inherits`` parents' fields on this model (once every model is registered)."""
+        for parent_name, link in self._inherits.items():
+            parent = self.registry.models[parent_name]
+            for name, f in parent.fields.items():
+                if name in self.fields or name in MAGIC_FIELDS:
+                    continue
+                self.fields[name] = dataclasses.replace(f, inherited=link, model_name=self._name)
+        self._schema_changed()
+
     def add_field(self, name: str, definition: Field) -> Field:
         """Add a field at runtime (custom ``x_`` fields created through ir.model.fields)."""
         bound = definition.bind(self._name, name)
@@ -168,16 +188,24 @@ class BaseModel:
         return removed
 
     def ensure_index(self, name: str) -> None:
-        """Keep a hash index on a stored field (inverse fields of one2many, lookups by key)."""
+        """Keep a hash index on a stored field (inverse fields of one2many, lookups by key).
+
+        A many2many index maps each linked id to the records that link it (reverse lookups).
+        """
         if name not in self._hash:
+            if self.fields[name].type == "many2many":
+                self._multi.add(name)
             self._build_hash(name)
 
     def _build_hash(self, name: str) -> None:
         index: dict[Any, set[int]] = {}
+        multi = name in self._multi
         for rec in self.records.values():
             v = rec.get(name)
-            if v is not None:
-                index.setdefault(v, set()).add(rec["id"])
+            if v is None:
+                continue
+            for key in (v if multi else (v,)):
+                index.setdefault(key, set()).add(rec["id"])
         self._hash[name] = index
 
     def _schema_changed(self) -> None:
@@ -188,12 +216,15 @@ class BaseModel:
     # ================================================================== storage (indexes + undo)
     def _index_add(self, rec: dict[str, Any]) -> None:
         rid = rec["id"]
+        multi = self._multi
         for name, index in self._hash.items():
             v = rec.get(name)
-            if v is not None:
-                bucket = index.get(v)
+            if v is None:
+                continue
+            for key in (v if name in multi else (v,)):
+                bucket = index.get(key)
                 if bucket is None:
-                    index[v] = {rid}
+                    index[key] = {rid}
                 else:
                     bucket.add(rid)
         wd = rec.get("write_date")
@@ -207,14 +238,17 @@ class BaseModel:
 
     def _index_discard(self, rec: dict[str, Any]) -> None:
         rid = rec["id"]
+        multi = self._multi
         for name, index in self._hash.items():
             v = rec.get(name)
-            if v is not None:
-                bucket = index.get(v)
+            if v is None:
+                continue
+            for key in (v if name in multi else (v,)):
+                bucket = index.get(key)
                 if bucket is not None:
                     bucket.discard(rid)
                     if not bucket:
-                        del index[v]
+                        del index[key]
         wd = rec.get("write_date")
         if wd is not None:
             keys = self._by_write_date
@@ -250,7 +284,8 @@ class BaseModel:
             for name, index in self._hash.items():
                 v = rec.get(name)
                 if v is not None:
-                    index.setdefault(v, set()).add(rid)
+                    for key in (v if name in self._multi else (v,)):
+                        index.setdefault(key, set()).add(rid)
             wd = rec.get("write_date")
             if wd is not None:
                 keys.append((wd, rid))
@@ -325,6 +360,15 @@ class BaseModel:
         if name == "id":
             def getter(rec: dict[str, Any]) -> Any:
                 return rec["id"]
+        elif f.inherited is not None:
+            link = f.inherited
+            parent = self.registry.models[self.fields[link].relation or ""]
+            parent_get = parent.raw_getter(name)
+
+            def getter(rec: dict[str, Any]) -> Any:
+                # parent.records is looked up each time: _ordered_records() may replace the dict.
+                prec = parent.records.get(rec.get(link))  # type: ignore[arg-type]
+                return None if prec is None else parent_get(prec)
         elif f.compute is not None:
             compute = f.compute
 
@@ -334,9 +378,19 @@ class BaseModel:
             comodel = self.registry.models[f.relation or ""]
             inverse = f.inverse_name or ""
             comodel.ensure_index(inverse)
+            accept = f.o2m_domain
+            # Odoo returns a one2many in the comodel's _order ("sequence, id" for order lines).
+            terms = parse_order(comodel._order, lambda n: n in comodel.fields, comodel._name)
+            by_id = terms == [("id", False, False)]
 
             def getter(rec: dict[str, Any]) -> Any:
-                return sorted(comodel._hash[inverse].get(rec["id"], ()))
+                linked = comodel._hash[inverse].get(rec["id"], ())
+                ids = sorted(linked if accept is None else (i for i in linked if accept(comodel.records[i])))
+                if by_id or len(ids) < 2:
+                    return ids
+                recs = [comodel.records[i] for i in ids]
+                sort_records(recs, terms, comodel._sort_key)
+                return [r["id"] for r in recs]
         else:
             def getter(rec: dict[str, Any]) -> Any:
                 return rec.get(name)
@@ -406,6 +460,10 @@ class BaseModel:
                 raise ValueError(f"Invalid field {name!r} on model {self._name!r}")
             if name in MAGIC_FIELDS:
                 continue  # Odoo sets the magic fields itself
+            if f.computed:
+                if env.force:
+                    stored[name] = f.convert_to_cache(value)
+                continue  # maintained by the model: an API value would be recomputed anyway
             if f.compute is not None:
                 if env.force:
                     stored[name] = f.convert_to_cache(value)
@@ -440,6 +498,44 @@ class BaseModel:
     def _pre_unlink(self, env: Env, ids: list[int]) -> None:
         """Checks and side effects before records are deleted (raise to refuse)."""
 
+    def _after_unlink(self, env: Env, removed: list[dict[str, Any]]) -> None:
+        """Side effects once records are deleted (``removed``: their last stored values)."""
+
+    def _create_parent(self, env: Env, parent: BaseModel, vals: dict[str, Any]) -> int:
+        """Create the ``_inherits`` parent of a new record (models may pass context)."""
+        return parent.create_records(env, [vals])[0]
+
+    def _split_inherited(self, vals: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
+        """Split vals into this model's own and, per link field, the ``_inherits`` parent's."""
+        if not self._inherits or not isinstance(vals, dict):
+            return vals, {}
+        own: dict[str, Any] = {}
+        parents: dict[str, dict[str, Any]] = {}
+        for name, value in vals.items():
+            f = self.fields.get(name)
+            if f is not None and f.inherited is not None:
+                parents.setdefault(f.inherited, {})[name] = value
+            else:
+                own[name] = value
+        return own, parents
+
+    # ================================================================== server-side writes
+    def _set(self, env: Env, rid: int, values: dict[str, Any]) -> bool:
+        """Store raw values as server code does (recomputations, state changes).
+
+        Only values that differ are written; then ``write_date`` moves, as Odoo's ``_write``
+        does for a recomputed stored field. Returns whether anything changed.
+        """
+        rec = self.records[rid]
+        changed = {k: v for k, v in values.items() if rec.get(k) != v}
+        if not changed:
+            return False
+        changed["write_uid"] = env.uid
+        changed["write_date"] = env.now
+        self._update(env, rid, changed)
+        env.touch(self._name, [rid])
+        return True
+
     # ================================================================== ORM operations
     def create_records(self, env: Env, vals_list: list[Any]) -> list[int]:
         """Create records from a list of vals; returns their ids."""
@@ -450,6 +546,17 @@ class BaseModel:
         for vals in vals_list:
             if isinstance(vals, dict):
                 vals = self._complete_vals(env, vals)
+            vals, parent_vals = self._split_inherited(vals)
+            for link, pvals in parent_vals.items():
+                parent = self.registry.models[self.fields[link].relation or ""]
+                if vals.get(link):
+                    parent.write_records(env, [vals[link]], pvals)
+                else:
+                    vals[link] = self._create_parent(env, parent, pvals)
+            for link in self._inherits.values():
+                if not vals.get(link):
+                    vals[link] = self._create_parent(
+                        env, self.registry.models[self.fields[link].relation or ""], {})
             stored, x2many = self._convert_vals(env, vals)
             for name, f in defaults:
                 if name not in stored:
@@ -469,12 +576,17 @@ class BaseModel:
     def write_records(self, env: Env, ids: list[int], vals: Any) -> None:
         """Write the same vals on records; missing ids raise MissingError."""
         self._check_exist(env, ids)
+        vals, parent_vals = self._split_inherited(vals)
         stored, x2many = self._convert_vals(env, vals)
         self._check_required(stored, list(stored))
         stored["write_uid"] = env.uid
         stored["write_date"] = env.now
         for rid in ids:
             self._update(env, rid, dict(stored))
+        for link, pvals in parent_vals.items():
+            parent = self.registry.models[self.fields[link].relation or ""]
+            parent_ids = list(dict.fromkeys(self.records[rid][link] for rid in ids if self.records[rid].get(link)))
+            parent.write_records(env, parent_ids, pvals)
         for rid in ids:
             for f, commands in x2many:
                 self._apply_x2many(env, rid, f, commands)
@@ -505,9 +617,12 @@ class BaseModel:
             else:
                 for rid in referencing:
                     model._update(env, rid, {f.name: None})
+        ids = [i for i in ids if i in self.records]  # a cascade may already have deleted some
         self.registry.drop_xmlids(env, self._name, ids)
+        removed = [self.records[rid] for rid in ids]
         for rid in ids:
             self._remove(env, rid)
+        self._after_unlink(env, removed)
 
     def referencing_ids(self, f: Field, targets: set[int]) -> set[int]:
         """Ids of this model's records whose relational field ``f`` points into ``targets``."""
@@ -676,12 +791,19 @@ class BaseModel:
 
     @api_model
     def create(self, env: Env, vals_list: Any) -> int | list[int]:
-        """``create(vals)`` -> id, ``create([vals, ...])`` -> [ids] (atomic)."""
-        if isinstance(vals_list, dict):
-            return self.create_records(env, [vals_list])[0]
-        if not isinstance(vals_list, list):
+        """``create(vals)`` -> id, ``create([vals, ...])`` -> [ids] (atomic).
+
+        ``default_<field>`` context keys supply values the caller left out, as ``default_get`` does.
+        """
+        single = isinstance(vals_list, dict)
+        if not single and not isinstance(vals_list, list):
             raise TypeError(f"create() expects a dict or a list of dicts, got {type(vals_list).__name__}")
-        return self.create_records(env, vals_list)
+        items = [vals_list] if single else vals_list
+        defaults = {k[8:]: v for k, v in env.context.items() if k.startswith("default_") and k[8:] in self.fields}
+        if defaults:
+            items = [{**defaults, **v} if isinstance(v, dict) else v for v in items]
+        ids = self.create_records(env, items)
+        return ids[0] if single else ids
 
     @api_records
     def write(self, env: Env, ids: Any, vals: Any) -> bool:
@@ -769,6 +891,10 @@ class Registry:
         self.now = now
         self.models: dict[str, BaseModel] = {}
         self._references: dict[str, list[tuple[BaseModel, Field]]] | None = None
+        # The call in progress (calls are serialised): context-dependent computes read it.
+        self.env: Env | None = None
+        # The company's settings (currency, default taxes, key locations), set by the seed data.
+        self.company: Any = None
 
     def add(self, cls: type[BaseModel]) -> BaseModel:
         """Instantiate and register a model class."""
@@ -807,17 +933,20 @@ class Registry:
                     ) -> Iterator[Env]:
         """One atomic unit of work: commit on success, undo every change on an exception."""
         env = Env(self, uid, dict(context or {}), self.now(), force=force)
+        outer, self.env = self.env, env
         try:
             yield env
         except BaseException:
             env.rollback()
             raise
+        finally:
+            self.env = outer
         env.undo.clear()
 
     def call_kw(self, env: Env, model_name: str, method: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         """``execute_kw``'s dispatch: resolve the model and public method, split ids from args."""
         model = self.models.get(model_name) if isinstance(model_name, str) else None
-        if model is None:
+        if model is None or model._internal:
             raise UserError(f"Object {model_name} doesn't exist")
         fn = self.public_method(model, method)
         if not isinstance(args, (list, tuple)):

@@ -38,6 +38,7 @@ from .errors import (
     serialize_exception,
 )
 from .fields import WIRE_DATETIME_LENGTH, format_timestamp
+from .helpers import OrderToCashHelpers
 from .models import ADMIN_UID, build_registry
 from .orm import BaseModel, Env
 from .seed import PartnerGenerator
@@ -87,8 +88,12 @@ def _str_datetime(stored: str) -> str:
     return stored[:WIRE_DATETIME_LENGTH] if stored.endswith(".000000") else stored
 
 
-class OdooSimulator(Simulator):
-    """A local Odoo 18 server: JSON-RPC ``common``/``object``/``db`` services over a small ORM."""
+class OdooSimulator(OrderToCashHelpers, Simulator):
+    """A local Odoo 18 server: JSON-RPC ``common``/``object``/``db`` services over a small ORM.
+
+    Order-to-cash direct helpers (``seed_products``, ``set_stock``, ``confirm``, ``deliver``,
+    ``invoice``, ``pay``, ...) come from :class:`~sandbox.odoo.helpers.OrderToCashHelpers`.
+    """
 
     name = "odoo"
 
@@ -437,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="sim-odoo-key", help="password / API key the server accepts")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed N realistic partners")
     parser.add_argument("--random-seed", type=int, default=0, help="random seed of the generated partners")
+    parser.add_argument("--products", type=int, default=0, metavar="N",
+                        help="seed N storable products (SKU-00001...) with stock")
     parser.add_argument("--builtin-partners", action="store_true",
                         help="add the company/OdooBot/admin partners a real fresh database has")
     parser.add_argument("--write-date-lag", type=float, default=0.0, metavar="SECONDS")
@@ -462,11 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.seed:
         sim.seed_partners(args.seed, seed=args.random_seed)
+    if args.products:
+        sim.seed_products(args.products, seed=args.random_seed)
     print(f"Odoo {SERVER_VERSION} simulator listening on {sim.base_url} (JSON-RPC: {sim.base_url}/jsonrpc)")
     print(f"  db: {sim.db}")
     print(f"  login: {sim.login}")
     print(f"  password (API key): {sim.password}")
-    print(f"  uid: {sim.uid}   partners seeded: {args.seed}")
+    print(f"  uid: {sim.uid}   partners seeded: {args.seed}   products seeded: {args.products}")
     print("Ctrl-C to stop.", flush=True)
     sim.serve_forever()
     return 0
