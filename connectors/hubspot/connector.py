@@ -1,6 +1,10 @@
 """The HubSpot CRM v3 connector: search-based change listing, batch reads and idempotent
 batch upserts, custom-property setup and signed webhooks.
 
+Virtual read paths (``associations.companies``, ``line_items``: see virtual.py) are filled from
+associations v4 for each page of records (expand.py); ``options.filters`` narrows every listing
+to records with given property values, e.g. deals in a closed-won stage (filters.py).
+
 Deletes: archived records never appear in search results, so :meth:`iter_changes` cannot report
 them; they arrive through ``*.deletion`` webhooks and through :meth:`iter_all` (which lists
 archived records with ``deleted=True``) during reconcile.
@@ -33,6 +37,8 @@ from connectors.base import (
 from connectors.http import HttpClient, TokenBucket
 from connectors.hubspot import webhooks
 from connectors.hubspot.errors import classify
+from connectors.hubspot.expand import Expander
+from connectors.hubspot.filters import RecordFilters
 from connectors.hubspot.properties import PropertyDef, required_properties
 from connectors.hubspot.search import ChangeScan
 from connectors.hubspot.settings import HubSpotSettings
@@ -42,6 +48,7 @@ from connectors.hubspot.values import (
     parse_timestamp,
     to_properties,
 )
+from connectors.hubspot.virtual import VirtualFields
 from connectors.hubspot.writes import BatchPlan, Input, Mode, failed
 
 log = structlog.get_logger("concord.hubspot")
@@ -80,6 +87,7 @@ class HubSpotConnector:
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             secrets=settings.secret_values(), classify=classify,
             buckets={"search": search_bucket}, on_response=on_response)
+        self.expander = Expander(self._post_read, settings.batch_size)
 
     # ------------------------------------------------------------------ protocol: meta
     def capabilities(self) -> Capabilities:
@@ -153,9 +161,11 @@ class HubSpotConnector:
         Archived records are not in search results (see the module docstring).
         """
         properties = self._properties(spec)
+        virtual = VirtualFields.of(spec)
         scan = ChangeScan(lambda body: self._search(spec, body), updated_field=spec.updated_field,
                           properties=properties, page_size=self.settings.page_size,
-                          since_ms=epoch_ms(since.updated_at) if since is not None else None)
+                          since_ms=epoch_ms(since.updated_at) if since is not None else None,
+                          filters=RecordFilters.of(spec).search_filters())
         # A search body over 3,000 characters is refused: then search for ids only and batch-read.
         reread = len(json.dumps(scan.longest_body())) > SEARCH_BODY_LIMIT
         if reread:
@@ -163,8 +173,9 @@ class HubSpotConnector:
         for results in scan.pages():
             records = [self._native(obj, spec) for obj in results]
             if reread:
-                full = self.read(spec, [r.id for r in records])
+                full = self._read_records(spec, [r.id for r in records])
                 records = [full[r.id] for r in records if r.id in full]
+            self.expander.expand(spec, virtual, records)
             log.debug("hubspot.search.page", object=spec.object, count=len(records))
             yield Page(records=records)
 
@@ -174,8 +185,10 @@ class HubSpotConnector:
         return response.json()
 
     def iter_all(self, spec: EntitySpec) -> Iterator[Page]:
-        """Every record: active ones, then archived ones (``deleted=True``), 100 per page."""
+        """Every record: active ones, then archived ones (``deleted=True``), 100 per page; records
+        that fail ``options.filters`` are skipped."""
         params_base = {"limit": LIST_LIMIT, "properties": ",".join(self._properties(spec))}
+        filters, virtual = RecordFilters.of(spec), VirtualFields.of(spec)
         for archived in ("false", "true"):
             after: str | None = None
             while True:
@@ -185,14 +198,22 @@ class HubSpotConnector:
                 payload = self.http.request("GET", f"/crm/v3/objects/{spec.object}", kind="read",
                                             params=params).json()
                 records = [self._native(obj, spec) for obj in payload.get("results") or []]
+                records = [r for r in records if filters.matches(r.data)]
                 if records:
+                    self.expander.expand(spec, virtual, records)
                     yield Page(records=records)
                 after = ((payload.get("paging") or {}).get("next") or {}).get("after")
                 if not after:
                     break
 
     def read(self, spec: EntitySpec, ids: Sequence[str]) -> dict[str, NativeRecord]:
-        """Records by id via batch/read; missing ids (207 errors) are simply absent."""
+        """Records by id via batch/read, virtual paths filled; missing ids (207 errors) are simply
+        absent. ``options.filters`` does not apply: the caller asked for these records."""
+        out = self._read_records(spec, ids)
+        self.expander.expand(spec, VirtualFields.of(spec), list(out.values()))
+        return out
+
+    def _read_records(self, spec: EntitySpec, ids: Sequence[str]) -> dict[str, NativeRecord]:
         out: dict[str, NativeRecord] = {}
         for chunk in _chunks(_unique(ids), self.settings.batch_size):
             for obj in self._batch_read(spec, {"inputs": [{"id": i} for i in chunk]}):
@@ -214,6 +235,7 @@ class HubSpotConnector:
                 key = value if value in chunk else wanted.get(value.casefold())
                 if key is not None:
                     out[key] = self._native(obj, spec)
+        self.expander.expand(spec, VirtualFields.of(spec), list(out.values()))
         return out
 
     def _batch_read(self, spec: EntitySpec, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,6 +246,11 @@ class HubSpotConnector:
         except NotFound:
             return []
         return list(response.json().get("results") or [])
+
+    def _post_read(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A POST that only reads (association and batch reads of virtual paths)."""
+        payload = self.http.request("POST", path, kind="read", json=body).json()
+        return payload if isinstance(payload, dict) else {}
 
     # ------------------------------------------------------------------ writing
     def write(self, spec: EntitySpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
@@ -236,8 +263,14 @@ class HubSpotConnector:
         """
         results: dict[int, WriteResult] = {}
         groups: dict[Mode, list[Input]] = {"update": [], "upsert": [], "create": []}
+        virtual = VirtualFields.of(spec)
         for index, op in enumerate(ops):
-            data = dict(op.data)
+            data = {k: v for k, v in op.data.items() if not virtual.is_virtual(k)}
+            if len(data) != len(op.data):
+                # Associations are read-only here: they are no properties, and HubSpot would
+                # refuse the whole input for an unknown property.
+                log.warning("hubspot.write.virtual_dropped", object=spec.object, ref=op.ref,
+                            fields=sorted(set(op.data) - set(data)))
             mode: Mode = "update" if op.target_id else (
                 "upsert" if spec.key_field and op.key not in (None, "") else "create")
             if mode == "upsert":
@@ -317,7 +350,9 @@ class HubSpotConnector:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _properties(spec: EntitySpec) -> list[str]:
-        return _unique([*spec.fields, spec.updated_field, spec.key_field])
+        """The real properties to request: mapped ones (virtual paths excluded) and filtered ones."""
+        paths = _unique([*spec.fields, spec.updated_field, spec.key_field, *RecordFilters.of(spec).properties])
+        return VirtualFields.of(spec).properties(paths)
 
     @staticmethod
     def _native(obj: dict[str, Any], spec: EntitySpec) -> NativeRecord:

@@ -14,6 +14,9 @@ it shifts up by one). So every page here is a fresh query ("keyset" paging):
 
 Every record is yielded once per scan in (updated, id) order; one modified during the scan is
 yielded again later with its new timestamp, which is what a change feed should do.
+
+``filters`` (e.g. ``dealstage IN [closedwon]``) are ANDed into every query: they narrow the
+records without changing the keyset logic, since every query sees the same narrowed set.
 """
 from __future__ import annotations
 
@@ -39,12 +42,13 @@ class ChangeScan:
     """One scan of records modified at or after ``since_ms`` (None: all records)."""
 
     def __init__(self, post: SearchPost, *, updated_field: str, properties: Sequence[str],
-                 page_size: int, since_ms: int | None) -> None:
+                 page_size: int, since_ms: int | None, filters: Sequence[dict[str, Any]] = ()) -> None:
         self.post = post
         self.updated_field = updated_field
         self.properties = list(properties)
         self.page_size = page_size
         self.since_ms = since_ms
+        self.filters = [dict(f) for f in filters]
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
         """Raw search results, a page at a time, in (updated, id) order."""
@@ -99,6 +103,7 @@ class ChangeScan:
         return list(self.post(self._body(filters, sort_property)).get("results") or [])
 
     def _body(self, filters: list[dict[str, Any]], sort_property: str) -> dict[str, Any]:
+        filters = [*filters, *self.filters]
         return {
             "filterGroups": [{"filters": filters}] if filters else [],
             "sorts": [{"propertyName": sort_property, "direction": "ASCENDING"}],
