@@ -26,7 +26,7 @@ from connectors.base import (
 )
 from sync.merge import Side, diff, flatten, merge, unflatten
 from sync.model import content_hash
-from sync.refs import RefTranslator
+from sync.refs import ERP_PREFIX, RefTranslator
 from sync.rules import rules_for
 from sync.runtime import Endpoint, Role, Runtime
 from sync.store import Link, StaleEpoch
@@ -403,6 +403,10 @@ class EntityPipeline:
             target_id = ids.get(str(v)) if v else None
             if target_id:
                 item.target_id = target_id
+            elif not v or (tgt.role == "crm" and str(v).startswith(ERP_PREFIX)):
+                # It points at nothing, or at an ERP record that never came from the CRM (an order
+                # typed in the ERP): there is no CRM record to write this to. Not an error.
+                item.failed = True
             else:
                 item.failed = True
                 dead.append(self._dead(src, item.record.id, item.record.data, None, field=via,
