@@ -13,79 +13,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.demo_o2c import O2C_SYNC, run_order_to_cash
+from sandbox.fixtures import seed, write_config
 from sandbox.hubspot import HubSpotSimulator
 from sandbox.odoo import OdooSimulator
-
-CONFIG = """\
-# Written by `concord demo`: the simulators' addresses and credentials (not real secrets).
-state:
-  url: {state_url}
-crm:
-  connector: hubspot
-  base_url: {hubspot_url}
-  token: {hubspot_token}
-  client_secret: {hubspot_secret}
-erp:
-  connector: odoo
-  url: {odoo_url}
-  db: {odoo_db}
-  username: {odoo_login}
-  api_key: {odoo_key}
-sync:
-  customer:
-    direction: both
-    conflict: newest_wins
-    owner: {{credit_limit: erp, balance_due: erp, customer_code: erp}}
-    match_on: [email]
-    every: 5m
-logging:
-  level: warning
-"""
-
-SHARED_CITIES = [("Berlin", "DE"), ("Lyon", "FR"), ("Austin", "US"), ("Leeds", "GB"), ("Graz", "AT")]
-
-
-def write_config(folder: Path, hub: HubSpotSimulator, odoo: OdooSimulator, state_url: str) -> Path:
-    """The config file a user would write, pointing at the simulators."""
-    path = folder / "concord.yaml"
-    path.write_text(CONFIG.format(state_url=state_url, hubspot_url=hub.base_url, hubspot_token=hub.token,
-                                  hubspot_secret=hub.client_secret, odoo_url=odoo.base_url, odoo_db=odoo.db,
-                                  odoo_login=odoo.login, odoo_key=odoo.password))
-    return path
-
-
-def country_ids(odoo: OdooSimulator) -> dict[str, int]:
-    return {r["code"]: r["id"] for r in odoo.all("res.country")}
-
-
-def seed(hub: HubSpotSimulator, odoo: OdooSimulator, *, crm_only: int, erp_only: int, shared: int
-         ) -> list[tuple[str, int]]:
-    """Seed both sides; returns the (HubSpot id, Odoo id) pairs of the shared customers.
-
-    Shared customers are typed differently on each side (phone format, e-mail case, country as a
-    name in HubSpot and a code in Odoo): the mapping normalises them, so they match and agree.
-    """
-    countries = country_ids(odoo)
-    pairs = []
-    for i in range(shared):
-        city, cc = SHARED_CITIES[i % len(SHARED_CITIES)]
-        name = f"Shared Customer {i + 1:03d} Ltd"
-        email = f"accounts@shared{i + 1:03d}.example"
-        hub_id = hub.create("companies", {
-            "name": name, "company_email": email.upper(), "phone": f"+1 (512) 555-{1000 + i:04d}",
-            "city": city, "country": {"DE": "Germany", "FR": "France", "US": "United States",
-                                      "GB": "United Kingdom", "AT": "Austria"}[cc],
-            "website": f"https://shared{i + 1:03d}.example"})
-        odoo_id = odoo.create("res.partner", {
-            "name": name, "email": email, "phone": f"+1 512-555-{1000 + i:04d}", "city": city, "country_id": countries[cc],
-            "is_company": True, "customer_rank": 1, "website": f"https://shared{i + 1:03d}.example",
-            "credit_limit": 5000.0 + i})
-        pairs.append((hub_id, odoo_id))
-    if crm_only:
-        hub.seed_companies(crm_only)
-    if erp_only:
-        odoo.seed_partners(erp_only, overrides={"is_company": True, "customer_rank": 1})
-    return pairs
 
 
 def edit(hub: HubSpotSimulator, odoo: OdooSimulator, pairs: list[tuple[str, int]]) -> list[str]:
@@ -131,11 +62,11 @@ def run_demo(*, state_url: str | None, crm_records: int, erp_records: int, share
     from sync.verify import check_agreement
 
     clog.configure("warning", "console")
-    shared = max(7, min(shared, crm_records, erp_records))
+    shared = max(12, min(shared, crm_records, erp_records))
     folder = Path(tempfile.mkdtemp(prefix="concord-demo-"))
     state_url = state_url or f"sqlite:///{folder / 'concord.db'}"
     with HubSpotSimulator() as hub, OdooSimulator() as odoo:
-        config_path = write_config(folder, hub, odoo, state_url)
+        config_path = write_config(folder, hub, odoo, state_url, extra={"sync": O2C_SYNC})
         out.print(f"[bold]Concord demo[/]: HubSpot simulator at {hub.base_url}, Odoo simulator at {odoo.base_url}")
         out.print(f"config: {config_path}   state: {state_url}")
         config = load_config(config_path)
@@ -144,7 +75,7 @@ def run_demo(*, state_url: str | None, crm_records: int, erp_records: int, share
         rt = build_runtime(config)
         try:
             for ep in (rt.crm, rt.erp):
-                created = ep.connector.setup([ep.spec("customer")])
+                created = ep.connector.setup([ep.spec(e) for e in config.sync if ep.entity(e) is not None])
                 out.print(f"setup {ep.system}: created {', '.join(created) or 'nothing'}")
             pairs = seed(hub, odoo, crm_only=crm_records - shared, erp_only=erp_records - shared, shared=shared)
             out.print(f"seeded {crm_records} HubSpot companies and {erp_records} Odoo partners, "
@@ -175,7 +106,7 @@ def run_demo(*, state_url: str | None, crm_records: int, erp_records: int, share
                 out.print(f"[bold green]check: both sides agree[/]: {result.linked} linked customers, "
                           f"{result.crm_records} in HubSpot, {result.erp_records} in Odoo, 0 differences, "
                           "0 without a counterpart")
-                return 0
+                return run_order_to_cash(rt, hub, odoo, pairs, out)
             out.print(f"[bold red]check failed[/]: {len(result.differences)} differences, "
                       f"{len(result.unlinked_crm)} HubSpot and {len(result.unlinked_erp)} Odoo records unlinked")
             for d in result.differences[:10]:
