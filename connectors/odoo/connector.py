@@ -2,7 +2,9 @@
 
 The work is split by job: rpc.py (transport and errors), reader.py (listing, reading),
 relations.py (dotted many2one paths), keys.py (idempotency keys), writer.py (create, write,
-archive), setup.py (custom fields), webhook.py (webhook verification and parsing).
+archive), setup.py (custom fields), webhook.py (webhook verification and parsing); for
+order-to-cash: items.py/lines.py (order lines), virtual.py/status.py/stock.py (computed
+``concord_*`` fields), orders.py (confirm, hold, states) and purchases.py (purchase requests).
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from connectors.base import (
     Capabilities,
     EntitySpec,
     NativeRecord,
+    OrderState,
     Page,
+    PurchaseRequest,
     Watermark,
     WebhookEvent,
     WebhookRejected,
@@ -23,7 +27,11 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
+from connectors.odoo.items import ItemReader
 from connectors.odoo.keys import Keys
+from connectors.odoo.lines import LineWriter
+from connectors.odoo.orders import OrderOps
+from connectors.odoo.purchases import Purchases
 from connectors.odoo.reader import Reader
 from connectors.odoo.relations import Relations
 from connectors.odoo.rpc import OdooRPC, OnResponse
@@ -39,7 +47,10 @@ API_CALL_KINDS = ("auth", "read", "search", "write", "create", "setup")
 
 
 class OdooConnector:
-    """Connector for Odoo (Community or Enterprise, 17/18) through its external JSON-RPC API."""
+    """Connector for Odoo (Community or Enterprise, 17/18) through its external JSON-RPC API.
+
+    Also an :class:`~connectors.base.OrderOperations` provider (sale.order, purchase.order).
+    """
 
     name: ClassVar[str] = "odoo"
     settings_model: ClassVar[type[OdooSettings]] = OdooSettings
@@ -52,9 +63,13 @@ class OdooConnector:
         self._relations = Relations(self.rpc, self.schema)
         self._reader = Reader(self.rpc, self.schema, self._relations, settings.page_size)
         self._keys = Keys(self.rpc, self._reader)
+        items = ItemReader(self.rpc, self.schema, self._relations)
         self._writer = Writer(self.rpc, self.schema, self._relations, self._keys,
-                              batch_size=settings.batch_size, max_rounds=settings.max_attempts)
-        self._setup = Setup(self.rpc, self.schema)
+                              batch_size=settings.batch_size, max_rounds=settings.max_attempts,
+                              lines=LineWriter(self.rpc, self.schema, self._relations, items))
+        self._setup = Setup(self.rpc, self.schema, purchase_key=settings.purchase_key_field)
+        self._orders = OrderOps(self.rpc, self.schema, self._relations, items)
+        self._purchases = Purchases(self.rpc, self.schema, self._keys, self._setup, settings)
 
     def capabilities(self) -> Capabilities:
         """Batches and pages from the config; Odoo has no upsert and no API rate limit of its own."""
@@ -107,6 +122,27 @@ class OdooConnector:
         token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
         verify_token(request, token, self.settings.webhook_header)
         return parse_events(request.body)
+
+    # ------------------------------------------------------------------ OrderOperations
+    def order_states(self, spec: EntitySpec, ids: Sequence[str]) -> dict[str, OrderState]:
+        """State (draft/confirmed/cancelled), number, total, hold and per-line reservations."""
+        return self._orders.order_states(spec, ids)
+
+    def confirm_order(self, spec: EntitySpec, order_id: str) -> None:
+        """``sale.order.action_confirm``; raises ValidationError if Odoo refuses."""
+        self._orders.confirm_order(spec, order_id)
+
+    def hold_order(self, spec: EntitySpec, order_id: str, reason: str | None) -> None:
+        """Set (reason) or clear (None) the order's ``x_concord_hold``."""
+        self._orders.hold_order(spec, order_id, reason)
+
+    def held_orders(self, spec: EntitySpec) -> list[str]:
+        """Draft orders with ``x_concord_hold`` set."""
+        return self._orders.held_orders(spec)
+
+    def request_purchases(self, requests: Sequence[PurchaseRequest]) -> list[WriteResult]:
+        """Draft purchase orders for shortfalls, idempotent per request key (ref = key)."""
+        return self._purchases.request(requests)
 
     def api_calls(self) -> dict[str, int]:
         """HTTP calls so far by kind (auth, read, search, write, create, setup)."""

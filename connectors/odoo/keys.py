@@ -46,8 +46,12 @@ class Keys:
         self._rpc = rpc
         self._reader = reader
 
-    def lookup(self, spec: EntitySpec, keys: Sequence[str], cache: RunCache | None = None) -> Lookup:
-        """Records for ``keys`` via external ids, then via the key field (repairing external ids)."""
+    def lookup(self, spec: EntitySpec, keys: Sequence[str], cache: RunCache | None = None, *,
+               light: bool = False) -> Lookup:
+        """Records for ``keys`` via external ids, then via the key field (repairing external ids).
+
+        ``light`` records lack item lists and virtual fields (enough to decide create or adopt).
+        """
         keys = list(dict.fromkeys(k for k in keys if k))
         result = Lookup()
         if not keys:
@@ -66,7 +70,7 @@ class Keys:
                 if key is not None and row.get("res_id"):
                     targets[key] = int(row["res_id"])
                     xmlid_rows[key] = int(row["id"])
-        records = self._reader.read(spec, [str(i) for i in targets.values()], cache)
+        records = self._reader.read(spec, [str(i) for i in targets.values()], cache, light=light)
         for key, res_id in targets.items():
             record = records.get(str(res_id))
             if record is not None:
@@ -75,19 +79,19 @@ class Keys:
                 result.stale[key] = xmlid_rows[key]  # points at a deleted record
         rest = [k for k in keys if k not in result.found]
         if rest and spec.key_field:
-            repairs = self._by_key_field(spec, rest, result, cache)
+            repairs = self._by_key_field(spec, rest, result, cache, light)
             if repairs:
                 self.ensure_xmlids(spec, repairs, result.stale)
         return result
 
     def _by_key_field(self, spec: EntitySpec, keys: list[str], result: Lookup,
-                      cache: RunCache | None) -> dict[str, int]:
+                      cache: RunCache | None, light: bool) -> dict[str, int]:
         assert spec.key_field
         repairs: dict[str, int] = {}
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
             pairs = self._reader.search_records(spec, [(spec.key_field, "in", chunk)], extra=[spec.key_field],
-                                                cache=cache)
+                                                cache=cache, light=light)
             for row, record in pairs:
                 key = str(row.get(spec.key_field))
                 if key in result.found:

@@ -1,4 +1,10 @@
-"""Listing and reading Odoo records as NativeRecords (keyset paging, archived included)."""
+"""Listing and reading Odoo records as NativeRecords (keyset paging, archived included).
+
+Values are Odoo's, untouched, except: a many2one named by a path without a dot (``partner_id``)
+is the related record's id in text (``"7"``) or None, because the engine treats it as a record
+reference; item lists (items.py) are lists of dicts; virtual ``concord_*`` fields (virtual.py)
+are computed. ``light`` reads skip the last two (key lookups before a write need neither).
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -7,10 +13,13 @@ from typing import Any
 
 from connectors.base import ConnectorError, EntitySpec, NativeRecord, Page, Watermark
 from connectors.odoo.errors import SYSTEM
+from connectors.odoo.items import ItemReader, bare_many2ones
 from connectors.odoo.relations import Relations, RunCache, split_paths
 from connectors.odoo.rpc import OdooRPC
 from connectors.odoo.schema import Schema
-from connectors.odoo.values import Domain, and_domains, format_datetime, parse_datetime
+from connectors.odoo.stock import StockScope
+from connectors.odoo.values import Domain, and_domains, format_datetime, parse_datetime, record_ref
+from connectors.odoo.virtual import Virtuals, is_virtual
 
 # Archived (active=False) records must come too: they are how Odoo shows a delete.
 NO_ACTIVE_TEST = {"active_test": False}
@@ -59,6 +68,9 @@ class Reader:
         self._schema = schema
         self._relations = relations
         self.page_size = page_size
+        self.scope = StockScope(rpc)
+        self._items = ItemReader(rpc, schema, relations)
+        self._virtuals = Virtuals(rpc, schema, self.scope)
 
     def iter_changes(self, spec: EntitySpec, since: Watermark | None) -> Iterator[Page]:
         """Pages in (write_date, id) order from ``since.updated_at`` on (inclusive).
@@ -69,7 +81,13 @@ class Reader:
         page by whole seconds: ``write_date >= S``; when a page is full, the records of its last
         second are dropped and the next query starts at that second; a second that holds more
         than a page is walked by id within ``[s, s+1)``. Correct with either storage precision.
+
+        ``options.full_scan`` lists every record by id instead, whatever ``since`` is: computed
+        values (stock quantities) change without bumping write_date.
         """
+        if spec.options.get("full_scan"):
+            yield from self.iter_all(spec)
+            return
         upd = updated_field(spec)
         cache = self._relations.run_cache()
         base = self.base_domain(spec)
@@ -132,23 +150,25 @@ class Reader:
                 return
             last_id = rows[-1]["id"]
 
-    def read(self, spec: EntitySpec, ids: Sequence[str], cache: RunCache | None = None) -> dict[str, NativeRecord]:
+    def read(self, spec: EntitySpec, ids: Sequence[str], cache: RunCache | None = None, *,
+             light: bool = False) -> dict[str, NativeRecord]:
         """Records by id; missing ids are absent (search_read, because read raises MissingError)."""
         wanted = numeric_ids(ids)
         cache = cache or self._relations.run_cache()
         out: dict[str, NativeRecord] = {}
         for start in range(0, len(wanted), self.page_size):
             chunk = wanted[start:start + self.page_size]
-            rows = self.search_rows(spec, [("id", "in", chunk)], order="id asc")
-            for record in self.to_records(spec, rows, cache):
+            rows = self.search_rows(spec, [("id", "in", chunk)], order="id asc", light=light)
+            for record in self.to_records(spec, rows, cache, light=light):
                 out[record.id] = record
         return out
 
     def search_records(self, spec: EntitySpec, domain: Domain, extra: Sequence[str] = (),
-                       cache: RunCache | None = None) -> list[tuple[dict[str, Any], NativeRecord]]:
+                       cache: RunCache | None = None, *,
+                       light: bool = False) -> list[tuple[dict[str, Any], NativeRecord]]:
         """(raw row, record) pairs matching ``domain``; ``extra`` fields are read into the row too."""
-        rows = self.search_rows(spec, domain, order="id asc", extra=extra)
-        records = self.to_records(spec, rows, cache or self._relations.run_cache())
+        rows = self.search_rows(spec, domain, order="id asc", extra=extra, light=light)
+        records = self.to_records(spec, rows, cache or self._relations.run_cache(), light=light)
         return list(zip(rows, records, strict=True))
 
     def base_domain(self, spec: EntitySpec) -> Domain:
@@ -156,30 +176,37 @@ class Reader:
         return list(spec.options.get("domain") or [])
 
     def search_rows(self, spec: EntitySpec, domain: Domain, *, order: str, limit: int | None = None,
-                    extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+                    extra: Sequence[str] = (), light: bool = False) -> list[dict[str, Any]]:
         """Raw search_read rows with every field the spec needs."""
-        kwargs: dict[str, Any] = {"fields": self.read_fields(spec, extra), "order": order,
-                                  "context": NO_ACTIVE_TEST}
+        kwargs: dict[str, Any] = {"fields": self.read_fields(spec, extra, light=light), "order": order,
+                                  "context": {**NO_ACTIVE_TEST, **self.scope.context(spec)}}
         if limit is not None:
             kwargs["limit"] = limit
         return list(self._rpc.execute_kw(spec.object, "search_read", [domain], kwargs) or [])
 
-    def read_fields(self, spec: EntitySpec, extra: Sequence[str] = ()) -> list[str]:
-        """Top-level fields to read: the spec's, the cursor field, ``active`` when the model has it."""
-        tops, _ = split_paths(spec.fields)
-        wanted = ["id", updated_field(spec), *tops, *extra]
+    def read_fields(self, spec: EntitySpec, extra: Sequence[str] = (), *, light: bool = False) -> list[str]:
+        """Top-level fields to read: the spec's, the cursor field, ``active`` when the model has it,
+        and what the virtual fields are computed from."""
+        tops, _ = split_paths(p for p in spec.fields if not is_virtual(p))
+        wanted = ["id", updated_field(spec), *tops, *extra, *([] if light else self._virtuals.needs(spec))]
         if self._schema.has_field(spec.object, "active"):
             wanted.append("active")
         return list(dict.fromkeys(f for f in wanted if f))
 
-    def to_records(self, spec: EntitySpec, rows: list[dict[str, Any]], cache: RunCache) -> list[NativeRecord]:
+    def to_records(self, spec: EntitySpec, rows: list[dict[str, Any]], cache: RunCache, *,
+                   light: bool = False) -> list[NativeRecord]:
         """Rows as NativeRecords keyed by the spec's field paths (dotted ones resolved)."""
-        _, dotted = split_paths(spec.fields)
+        real = [p for p in spec.fields if not is_virtual(p)]
+        _, dotted = split_paths(real)
+        resolved = [dict(r) for r in rows]
         if dotted:
-            resolved = [dict(r) for r in rows]
             self._relations.fill(spec.object, resolved, dotted, cache)
-        else:
-            resolved = rows
+        if not light:
+            self._items.fill(spec, resolved, cache)
+            self._virtuals.fill(spec, resolved)
+        for path in bare_many2ones(self._schema, spec.object, real):
+            for row in resolved:
+                row[path] = record_ref(row.get(path))
         upd = updated_field(spec)
         return [NativeRecord(id=str(row["id"]), updated_at=parse_datetime(row.get(upd)),
                              data={path: row.get(path) for path in spec.fields},

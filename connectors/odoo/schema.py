@@ -8,13 +8,16 @@ from connectors.base import ValidationError
 from connectors.odoo.errors import SYSTEM
 from connectors.odoo.rpc import OdooRPC
 
+ATTRIBUTES = ("type", "relation", "relation_field")
+
 
 class Schema:
-    """``fields_get(attributes=["type", "relation"])`` per model, asked once per model."""
+    """``fields_get(attributes=["type", "relation", "relation_field"])`` per model, asked once per model."""
 
     def __init__(self, rpc: OdooRPC) -> None:
         self._rpc = rpc
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self._missing_models: set[str] = set()
         self._lock = threading.Lock()
 
     def fields(self, model: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
@@ -23,11 +26,24 @@ class Schema:
             cached = None if fresh else self._fields.get(model)
         if cached is not None:
             return cached
-        result = self._rpc.execute_kw(model, "fields_get", [], {"attributes": ["type", "relation"]})
+        result = self._rpc.execute_kw(model, "fields_get", [], {"attributes": list(ATTRIBUTES)})
         fields = result if isinstance(result, dict) else {}
         with self._lock:
             self._fields[model] = fields
         return fields
+
+    def has_model(self, model: str) -> bool:
+        """Whether ``model`` exists on the server (its module is installed); remembered per model."""
+        with self._lock:
+            if model in self._missing_models:
+                return False
+        try:
+            self.fields(model)
+        except ValidationError:  # "Object stock.move doesn't exist"
+            with self._lock:
+                self._missing_models.add(model)
+            return False
+        return True
 
     def has_field(self, model: str, name: str) -> bool:
         """Whether ``model`` has a field ``name`` (e.g. ``active``)."""
@@ -48,5 +64,7 @@ class Schema:
         with self._lock:
             if model is None:
                 self._fields.clear()
+                self._missing_models.clear()
             else:
                 self._fields.pop(model, None)
+                self._missing_models.discard(model)

@@ -27,6 +27,12 @@ class OdooSettings(ConnectorSettings):
         None, description="Shared secret expected on /webhooks/odoo (Odoo does not sign webhooks)")
     webhook_header: str = Field("X-Concord-Token", min_length=1,
                                 description="Header carrying webhook_token; a ?token= query parameter also works")
+    purchase_vendor_id: int | None = Field(
+        None, ge=1, description="res.partner id of the vendor for purchase requests of products without a "
+                                "vendor (product.supplierinfo); default: a 'Concord default vendor' partner")
+    purchase_key_field: str = Field(
+        "x_concord_po_key", pattern=r"^x_[a-z0-9_]+$",
+        description="Custom purchase.order.line field holding each purchase request's key (created by setup)")
 
     @model_validator(mode="after")
     def _one_url(self) -> OdooSettings:

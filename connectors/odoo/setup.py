@@ -1,8 +1,14 @@
-"""Custom fields the mappings need (``options.custom_fields`` and ``x_`` key fields), via ir.model.fields."""
+"""Custom fields the mappings need, created via ir.model.fields.
+
+Per spec: ``options.custom_fields`` and an ``x_`` key field on the spec's model; the item
+models' fields in ``options.item_custom_fields`` (``{"sale.order.line": {...}}``) and an ``x_``
+item key (``options.items.<field>.key``). A sale.order spec also needs the purchase request key
+on purchase.order.line (purchases.py), when the Purchase app is installed.
+"""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +41,26 @@ class CustomField:
 
 
 def wanted_fields(spec: EntitySpec) -> list[CustomField]:
-    """The spec's custom fields; an ``x_`` key field is added (indexed, not copied) if not listed."""
-    declared: dict[str, Any] = dict(spec.options.get("custom_fields") or {})
-    key = spec.key_field
+    """The spec's custom fields; ``x_`` key fields are added (indexed, not copied) if not listed."""
+    out = _fields(spec.object, dict(spec.options.get("custom_fields") or {}), spec.key_field,
+                  f"Concord key ({spec.entity})")
+    by_model: dict[str, dict[str, Any]] = {}
+    for model, declared in (spec.options.get("item_custom_fields") or {}).items():
+        by_model[str(model)] = dict(declared or {})
+    for conf in (spec.options.get("items") or {}).values():
+        model = (conf or {}).get("model")
+        if model and (conf or {}).get("key"):
+            by_model.setdefault(str(model), {})
+    for model, declared in by_model.items():
+        keys = [str(c["key"]) for c in (spec.options.get("items") or {}).values()
+                if c and c.get("model") == model and c.get("key")]
+        out.extend(_fields(model, declared, keys[0] if keys else None, f"Concord line key ({spec.entity})"))
+    return out
+
+
+def _fields(model: str, declared: dict[str, Any], key: str | None, key_label: str) -> list[CustomField]:
     if key and key.startswith("x_") and key not in declared:
-        declared[key] = {"type": "char", "label": f"Concord key ({spec.entity})", "index": True}
+        declared[key] = {"type": "char", "label": key_label, "index": True}
     out = []
     for name, conf in declared.items():
         conf = conf or {}
@@ -47,44 +68,67 @@ def wanted_fields(spec: EntitySpec) -> list[CustomField]:
             raise ValidationError(f"custom_fields.{name}: expected a mapping with type/label/index",
                                   system=SYSTEM, field=name)
         if not _NAME.match(name):
-            raise ValidationError(f"custom field {name!r} on {spec.object}: Odoo custom field names must "
+            raise ValidationError(f"custom field {name!r} on {model}: Odoo custom field names must "
                                   "match x_[a-z0-9_]+", system=SYSTEM, field=name)
         ttype = str(conf.get("type", "char"))
         if ttype not in FIELD_TYPES:
             raise ValidationError(f"custom field {name!r}: type {ttype!r} is not one of "
                                   f"{', '.join(sorted(FIELD_TYPES))}", system=SYSTEM, field=name)
         # A duplicated record must not carry the original's idempotency key.
-        out.append(CustomField(spec.object, name, ttype, str(conf.get("label") or name),
+        out.append(CustomField(model, name, ttype, str(conf.get("label") or name),
                                bool(conf.get("index", name == key)), name != key))
     return out
+
+
+PURCHASE_LINE = "purchase.order.line"
+
+
+def purchase_key_field(name: str) -> CustomField:
+    """The purchase.order.line field holding a purchase request's key (set in its create call)."""
+    return CustomField(PURCHASE_LINE, name, "char", "Concord purchase request key", True, False)
 
 
 class Setup:
     """Checks and creates custom fields, idempotently."""
 
-    def __init__(self, rpc: OdooRPC, schema: Schema) -> None:
+    def __init__(self, rpc: OdooRPC, schema: Schema, *, purchase_key: str | None = None) -> None:
         self._rpc = rpc
         self._schema = schema
+        self._purchase_key = purchase_key
+
+    def _wanted(self, specs: Sequence[EntitySpec]) -> list[CustomField]:
+        out = [f for spec in specs for f in wanted_fields(spec)]
+        if self._purchase_key and any(s.object == "sale.order" for s in specs) \
+                and self._schema.has_model(PURCHASE_LINE):
+            out.append(purchase_key_field(self._purchase_key))
+        return out
 
     def missing(self, specs: Sequence[EntitySpec]) -> list[CustomField]:
         """Custom fields that do not exist yet (fields_get asked fresh, not from cache)."""
         out: list[CustomField] = []
         checked: dict[str, dict[str, Any]] = {}
         seen: set[tuple[str, str]] = set()
-        for spec in specs:
-            for f in wanted_fields(spec):
-                if (f.model, f.name) in seen:
-                    continue
-                seen.add((f.model, f.name))
-                if f.model not in checked:
-                    checked[f.model] = self._schema.fields(f.model, fresh=True)
-                if f.name not in checked[f.model]:
-                    out.append(f)
+        for f in self._wanted(specs):
+            if (f.model, f.name) in seen:
+                continue
+            seen.add((f.model, f.name))
+            if f.model not in checked:
+                checked[f.model] = self._schema.fields(f.model, fresh=True)
+            if f.name not in checked[f.model]:
+                out.append(f)
         return out
+
+    def ensure(self, fields: Sequence[CustomField]) -> list[str]:
+        """Create these fields where missing (for fields a runtime feature needs, e.g. purchases)."""
+        missing = [f for f in fields if not self._schema.has_field(f.model, f.name)]
+        return self._create_missing(missing, lambda: [f for f in fields
+                                                      if f.name not in self._schema.fields(f.model, fresh=True)])
 
     def create(self, specs: Sequence[EntitySpec]) -> list[str]:
         """Create every missing field; returns their descriptions."""
-        missing = self.missing(specs)
+        return self._create_missing(self.missing(specs), lambda: self.missing(specs))
+
+    def _create_missing(self, missing: list[CustomField], recheck: Callable[[], list[CustomField]]) -> list[str]:
         created: list[str] = []
         by_model: dict[str, list[CustomField]] = {}
         for f in missing:
@@ -99,7 +143,7 @@ class Setup:
                 if not exc.maybe_applied:
                     raise
                 # The create may have happened; only a fresh look can tell.
-                if self.missing([s for s in specs if s.object == model]):
+                if any(f.model == model for f in recheck()):
                     raise
             self._schema.invalidate(model)
             for f in fields:

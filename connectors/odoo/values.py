@@ -15,6 +15,8 @@ DATE_FORMAT = "%Y-%m-%d"
 Domain = list[Any]
 
 _NOT_XMLID = re.compile(r"[^a-z0-9_]")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 def to_odoo(value: Any) -> Any:
@@ -114,11 +116,21 @@ def many2one_id(value: Any) -> int | None:
     return None
 
 
+def record_ref(value: Any) -> str | None:
+    """A many2one value as the related record's id in text (``[7, "Acme"]`` -> ``"7"``), or None."""
+    rid = many2one_id(value)
+    return str(rid) if rid is not None else None
+
+
 def same_value(native: Any, desired: Any) -> bool:
     """Whether a value read from Odoo equals a serialised value we would write."""
-    if isinstance(native, (list, tuple)) and len(native) == 2 and isinstance(desired, int) \
-            and not isinstance(desired, bool):
-        return many2one_id(native) == desired
+    desired_int = isinstance(desired, int) and not isinstance(desired, bool)
+    if isinstance(native, (list, tuple)) and len(native) == 2 and desired_int:
+        return bool(many2one_id(native) == desired)
+    if isinstance(native, str) and native.isdigit() and desired_int:
+        return bool(int(native) == desired)  # a many2one read back as its id in text
+    if isinstance(native, str) and isinstance(desired, str) and _DATE.match(desired) and _DATETIME.match(native):
+        return native[:10] == desired  # a date written into a datetime field (date_order)
     numbers = (isinstance(native, (int, float)) and isinstance(desired, (int, float))
                and not isinstance(native, bool) and not isinstance(desired, bool))
     if numbers and (isinstance(native, float) or isinstance(desired, float)):
@@ -126,3 +138,10 @@ def same_value(native: Any, desired: Any) -> bool:
     if (native is False or native is None) and (desired is False or desired is None or desired == ""):
         return True
     return bool(native == desired)
+
+
+def to_decimal(value: Any) -> Decimal:
+    """An Odoo number (a float over JSON) as the Decimal it displays; false/None -> 0."""
+    if value is None or value is False:
+        return Decimal(0)
+    return Decimal(str(value))

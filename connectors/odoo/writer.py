@@ -26,11 +26,13 @@ from connectors.base import (
 )
 from connectors.odoo.errors import SYSTEM
 from connectors.odoo.keys import Keys
+from connectors.odoo.lines import LineWriter
 from connectors.odoo.reader import NO_ACTIVE_TEST, numeric_ids
 from connectors.odoo.relations import Relations, RunCache
 from connectors.odoo.rpc import OdooRPC
 from connectors.odoo.schema import Schema
 from connectors.odoo.values import same_value, to_odoo
+from connectors.odoo.virtual import is_virtual
 
 log = structlog.get_logger("concord.odoo.writer")
 
@@ -69,19 +71,20 @@ class Writer:
     """write/archive of one connector; ``max_rounds`` bounds create retries after a lost ack."""
 
     def __init__(self, rpc: OdooRPC, schema: Schema, relations: Relations, keys: Keys, *,
-                 batch_size: int, max_rounds: int) -> None:
+                 batch_size: int, max_rounds: int, lines: LineWriter | None = None) -> None:
         self._rpc = rpc
         self._schema = schema
         self._relations = relations
         self._keys = keys
+        self._lines = lines
         self.batch_size = batch_size
         self.max_rounds = max_rounds
 
     # ------------------------------------------------------------------ write
     def write(self, spec: EntitySpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Updates and idempotent creates; one result per op, in order."""
-        run = _Run(spec, ops, [{k: to_odoo(v) for k, v in op.data.items() if k not in _READ_ONLY} for op in ops],
-                   [None] * len(ops), self._relations.run_cache())
+        run = _Run(spec, ops, [self._vals(spec, op.data) for op in ops], [None] * len(ops),
+                   self._relations.run_cache())
         updates: dict[int, int] = {}  # op index -> Odoo id
         creates: list[_Create] = []
         seen_keys: dict[str, int] = {}
@@ -102,6 +105,7 @@ class Writer:
         try:
             creates = self._adopt_existing(run, creates, updates)
             self._resolve(run, [i for i in updates if run.pending(i)] + [c.index for c in creates])
+            self._prepare_items(run, updates, creates)
         except (RetryableError, ValidationError, NotFound) as exc:
             # A lookup every op depends on failed: nothing was written yet.
             for i in range(len(ops)):
@@ -121,6 +125,31 @@ class Writer:
             self._create(run, todo[start:start + self.batch_size])
         return self._finish(run)
 
+    def _vals(self, spec: EntitySpec, data: dict[str, Any]) -> dict[str, Any]:
+        """Serialised vals; virtual fields dropped, many2one ids given as text turned into ints."""
+        vals = {k: to_odoo(v) for k, v in data.items() if k not in _READ_ONLY and not is_virtual(k)}
+        refs = [k for k, v in vals.items() if isinstance(v, str) and v.isdigit() and "." not in k]
+        if refs:
+            fields = self._schema.fields(spec.object)
+            for k in refs:
+                if (fields.get(k) or {}).get("type") == "many2one":
+                    vals[k] = int(vals[k])
+        return vals
+
+    def _prepare_items(self, run: _Run, updates: dict[int, int], creates: list[_Create]) -> None:
+        """Item lists -> command tuples (creates) or per-line diffs (updates), see lines.py."""
+        if self._lines is None or not self._lines.has_items(run.spec):
+            return
+        pending = [i for i in updates if run.pending(i)] + [c.index for c in creates if run.pending(c.index)]
+        vals = {i: run.vals[i] for i in pending}
+        errors = self._lines.prepare(run.spec, vals, {i: updates[i] for i in pending if i in updates}, run.cache)
+        for i, v in vals.items():
+            run.vals[i] = v
+        for c in creates:
+            c.vals = run.vals[c.index]
+        for i, error in errors.items():
+            run.fail(i, error)
+
     @staticmethod
     def _finish(run: _Run) -> list[WriteResult]:
         return [r if r is not None else _failed(run.ops[i], ConnectorError("odoo: op not processed", system=SYSTEM))
@@ -131,15 +160,18 @@ class Writer:
         keys = [c.key for c in creates if c.key is not None]
         if not keys:
             return creates
-        found = self._keys.lookup(run.spec, keys, run.cache)
+        found = self._keys.lookup(run.spec, keys, run.cache, light=True)
         run.stale.update(found.stale)
+        items = self._lines is not None and self._lines.has_items(run.spec)
         remaining = []
         for c in creates:
             record = found.found.get(c.key) if c.key is not None else None
             if record is None:
                 remaining.append(c)
                 continue
-            differing = {k: v for k, v in c.vals.items() if k not in record.data or not same_value(record.data[k], v)}
+            # With item lists the line writer compares everything with Odoo itself (per line).
+            differing = dict(c.vals) if items else {
+                k: v for k, v in c.vals.items() if k not in record.data or not same_value(record.data[k], v)}
             log.info("odoo.adopt", model=run.spec.object, key=c.key, id=record.id, fields=sorted(differing))
             run.vals[c.index] = differing
             updates[c.index] = int(record.id)
@@ -225,7 +257,7 @@ class Writer:
             self._fail_all(run, pending, exc)
             return []
         try:
-            found = self._keys.lookup(run.spec, [c.key for c in pending if c.key is not None])
+            found = self._keys.lookup(run.spec, [c.key for c in pending if c.key is not None], light=True)
         except RetryableError as lookup_exc:
             self._fail_all(run, pending, lookup_exc)
             return []
