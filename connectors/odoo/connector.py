@@ -66,6 +66,7 @@ class OdooConnector:
         items = ItemReader(self.rpc, self.schema, self._relations)
         self._writer = Writer(self.rpc, self.schema, self._relations, self._keys,
                               batch_size=settings.batch_size, max_rounds=settings.max_attempts,
+                              concurrency=settings.write_concurrency,
                               lines=LineWriter(self.rpc, self.schema, self._relations, items))
         self._setup = Setup(self.rpc, self.schema, purchase_key=settings.purchase_key_field)
         self._orders = OrderOps(self.rpc, self.schema, self._relations, items)

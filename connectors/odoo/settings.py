@@ -23,6 +23,8 @@ class OdooSettings(ConnectorSettings):
     api_key: SecretStr = Field(..., description="API key (Preferences > Account Security) or password")
     page_size: int = Field(1000, ge=1, le=10_000, description="Records per search_read page")
     batch_size: int = Field(100, ge=1, le=5_000, description="Records per create/write batch")
+    write_concurrency: int = Field(4, ge=1, le=16, description="Odoo write calls in flight at once (updates "
+                                   "with different values need a call each)")
     webhook_token: SecretStr | None = Field(
         None, description="Shared secret expected on /webhooks/odoo (Odoo does not sign webhooks)")
     webhook_header: str = Field("X-Concord-Token", min_length=1,

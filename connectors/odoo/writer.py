@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,10 @@ class Writer:
     """write/archive of one connector; ``max_rounds`` bounds create retries after a lost ack."""
 
     def __init__(self, rpc: OdooRPC, schema: Schema, relations: Relations, keys: Keys, *,
-                 batch_size: int, max_rounds: int, lines: LineWriter | None = None) -> None:
+                 batch_size: int, max_rounds: int, lines: LineWriter | None = None,
+                 concurrency: int = 4) -> None:
         self._rpc = rpc
+        self.concurrency = max(1, concurrency)
         self._schema = schema
         self._relations = relations
         self._keys = keys
@@ -189,9 +192,20 @@ class Writer:
         groups: dict[str, list[int]] = defaultdict(list)
         for i in updates:
             groups[json.dumps(run.vals[i], sort_keys=True, default=str)].append(i)
-        for members in groups.values():
-            for start in range(0, len(members), self.batch_size):
-                self._write_group(run, members[start:start + self.batch_size], updates)
+        chunks = [members[start:start + self.batch_size]
+                  for members in groups.values() for start in range(0, len(members), self.batch_size)]
+        if len(chunks) <= 1 or self.concurrency == 1:
+            for chunk in chunks:
+                self._write_group(run, chunk, updates)
+            return
+        # Odoo's `write` takes one set of values for many ids; records with different changes need a
+        # call each, and JSON-RPC has no batch envelope. A few calls in flight at once keep a stream
+        # of webhook-driven updates from queueing behind the round trips (each call is its own
+        # transaction in Odoo, so their order does not matter).
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks)),
+                                thread_name_prefix="odoo-write") as pool:
+            for future in [pool.submit(self._write_group, run, chunk, updates) for chunk in chunks]:
+                future.result()  # re-raises AuthError (and any bug) in the caller's thread
 
     def _write_group(self, run: _Run, members: list[int], updates: dict[int, int]) -> None:
         vals = run.vals[members[0]]
