@@ -266,6 +266,7 @@ class EntityPipeline:
                 latest[rec.id] = rec
         dead: list[dict[str, Any]] = []
         items: list[_Item] = []
+        echoes: list[str] = []
         links = store.links_by_ids(self.entity, src.role, list(latest))
         s_in = set(sm.inbound_fields())
         mapped: list[tuple[NativeRecord, dict[str, Any]]] = []
@@ -280,6 +281,9 @@ class EntityPipeline:
             link = links.get(rec.id)
             if link is not None and link_hash(link, src.role) == h:
                 counts.echo += 1
+                if not advance_cursor:
+                    # A dead letter retried by id whose record is in sync by now (fixed on either side).
+                    echoes.append(rec.id)
                 continue
             items.append(_Item(rec, c, h, link))
         if self.cfg.match_on and not self.dry_run:
@@ -293,12 +297,17 @@ class EntityPipeline:
         counts.dead_letters += len(dead)
         if self.dry_run:
             return
+        # Business rules (confirm an order, request purchases) run before the page commits: a crash
+        # in between makes the next run see the record again, adopt it, and run the rules again
+        # (each rule is idempotent), instead of leaving an order in draft for good.
+        written = [(i.record.id, i.written_id) for i in items if i.written_id and not i.failed]
+        self.rules.after_batch(src, tgt, written)
         backoff = self._backoff
         dl_cfg = self.rt.config.dead_letters
         with store.transaction() as tx:
             if new_links:
                 tx.save_links(new_links)
-            for record_id in resolved:
+            for record_id in [*resolved, *echoes]:
                 tx.resolve_dead_letter(self.pipeline, src.system, record_id)
             for d in dead:
                 tx.add_dead_letter(pipeline=self.pipeline, entity=self.entity, system=src.system,
@@ -315,8 +324,6 @@ class EntityPipeline:
                                       epoch=self.epoch)
                     except StaleEpoch as exc:
                         raise PipelineStopped(f"lost the lease of {self.pipeline}: {exc}", exit_code=1) from None
-        written = [(i.record.id, i.written_id) for i in items if i.written_id and not i.failed]
-        self.rules.after_batch(src, tgt, written)
         self._cascade(src, items)
         for d in dead:
             log.warning("record.dead_letter", entity=self.entity, system=src.system, record_id=d["record_id"],
@@ -330,10 +337,13 @@ class EntityPipeline:
         """Find each item's target: through its link, else through ``match_on``; then read them."""
         store = self.rt.store
         unlinked = [i for i in items if i.link is None and not i.record.deleted]
+        self._locate_by_own_key(src, tgt, unlinked)
         if unlinked and self.cfg.match_on:
             claimed: set[str] = set()
             for key in self.cfg.match_on:
                 pending = [i for i in unlinked if i.target_id is None and not i.failed]
+                if not pending:
+                    break
                 values = {i.record.id: match_value(i.canonical.get(key)) for i in pending}
                 wanted = sorted({v for v in values.values() if v})
                 if not wanted:
@@ -386,6 +396,24 @@ class EntityPipeline:
                 dead.append(self._dead(tgt, rec.id, rec.data, exc))
         self.refs.neutralize(tgt.role, tm.refs,
                              [i.target_canonical for i in items if i.target_canonical is not None])
+
+    def _locate_by_own_key(self, src: Endpoint, tgt: Endpoint, unlinked: list[_Item]) -> None:
+        """A source record Concord created carries the other side's id in its key field: that is its
+        counterpart (after a crash between the create and the link, the link is missing)."""
+        key_field = self.spec_for(src).key_field
+        if not key_field:
+            return
+        keyed = {i.record.id: str(i.record.data.get(key_field)) for i in unlinked
+                 if i.record.data.get(key_field) not in (None, "", False)}
+        if not keyed:
+            return
+        taken = self.rt.store.links_by_ids(self.entity, tgt.role, sorted(set(keyed.values())))
+        for item in unlinked:
+            target_id = keyed.get(item.record.id)
+            if target_id and target_id not in taken:
+                item.target_id, item.matched = target_id, True
+                log.info("record.relinked_by_key", entity=self.entity, system=src.system, record_id=item.record.id,
+                         target=target_id)
 
     def _locate_via(self, src: Endpoint, tgt: Endpoint, via: str, unlinked: list[_Item],
                     dead: list[dict[str, Any]]) -> None:

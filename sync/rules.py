@@ -62,6 +62,11 @@ class OrderRules(NoRules):
     def _evaluate(self, erp: Endpoint, ops: OrderOperations, ids: Sequence[str]) -> None:
         spec = self.p.spec_for(erp)
         states = self.p._call(erp, lambda: ops.order_states(spec, list(ids)))
+        # A confirmed order may still lack its purchase requests (a crash between the two steps):
+        # requests are idempotent per line, so asking again is safe.
+        for st in states.values():
+            if st.state == "confirmed":
+                self._request_purchases(ops, st)
         drafts = [st for st in states.values() if st.state == "draft"]
         if not drafts:
             return
@@ -97,11 +102,15 @@ class OrderRules(NoRules):
         ops.confirm_order(spec, st.id)
         exposure[partner] = exposure.get(partner, Decimal(0)) + total
         log.info("order.confirmed", order=st.number or st.id)
+        after = ops.order_states(spec, [st.id]).get(st.id)
+        if after is not None:
+            self._request_purchases(ops, after)
+
+    def _request_purchases(self, ops: OrderOperations, after: OrderState) -> None:
+        """Draft purchases for the shortfall of each line (``on_shortage: purchase_request``)."""
         if getattr(self.cfg, "on_shortage", "none") != "purchase_request":
             return
-        after = ops.order_states(spec, [st.id]).get(st.id)
-        if after is None:
-            return
+        st = after
         requests = [PurchaseRequest(key=f"{st.id}:{line.line_ref or line.sku}", sku=line.sku,
                                     quantity=line.shortfall, origin=after.number or st.id)
                     for line in after.lines if line.sku and line.shortfall > 0]
