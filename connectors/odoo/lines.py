@@ -138,7 +138,7 @@ class LineWriter:
             for path, value in line.items():
                 if "." in path and _unset(value):
                     raise ValidationError(f"the line has no {self._friendly(item, path)[1]}", system=SYSTEM,
-                                          field=_line_field(spec, item, j, path))
+                                          field=_line_field(spec, item, j, path, line))
                 if _unset(value) and path not in booleans:
                     continue  # not given: Odoo's default (price from the pricelist, no discount)
                 vals[path] = value
@@ -173,7 +173,7 @@ class LineWriter:
             message = error.message
             if message.startswith("no ") and path in original:
                 message = f"no {what} with {called} {original[path]!r} in Odoo"
-            errors[index] = ValidationError(message, system=SYSTEM, field=_line_field(spec, item, j, path))
+            errors[index] = ValidationError(message, system=SYSTEM, field=_line_field(spec, item, j, path, original))
 
     def _friendly(self, item: ItemSpec, path: str) -> tuple[str, str]:
         head, _, tail = path.partition(".")
@@ -242,5 +242,10 @@ def _name(spec: EntitySpec, path: str) -> str:
     return str(names.get(path, path))
 
 
-def _line_field(spec: EntitySpec, item: ItemSpec, index: int, path: str) -> str:
-    return f"{_name(spec, item.field)}[{index}].{_name(spec, path)}"
+def _line_field(spec: EntitySpec, item: ItemSpec, index: int, path: str,
+                line: dict[str, Any] | None = None) -> str:
+    """``lines[<the other system's line id>].sku`` (by position when the line has no id): the
+    admin must be able to tell which CRM line item to fix."""
+    key = line.get(item.key) if (line is not None and item.key) else None
+    where = str(key) if not _unset(key) else str(index)
+    return f"{_name(spec, item.field)}[{where}].{_name(spec, path)}"
