@@ -22,18 +22,25 @@ from sandbox.odoo import OdooSimulator
 class HubSpotLike(Protocol):
     """Where a HubSpot (simulator) answers and the credentials it accepts."""
 
-    base_url: str
-    token: str
-    client_secret: str
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
 
 
 class OdooLike(Protocol):
     """Where an Odoo (simulator) answers and the credentials it accepts."""
 
-    base_url: str
-    db: str
-    login: str
-    password: str
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def db(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def password(self) -> str: ...
 
 
 @dataclass(frozen=True)

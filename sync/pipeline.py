@@ -203,14 +203,54 @@ class EntityPipeline:
         since = None
         if cursor is not None:
             since = Watermark(cursor.updated_at - self.cfg.overlap, "")
+        # Changed records are gathered across pages until they fill a write batch of the target, so
+        # 500 changes spread over 50 pages of a full scan cost 5 write calls, not 50. The cursor only
+        # moves with a flush, past every record read so far (echoes and the flushed batch).
+        batch = max(1, self._call(tgt, lambda: tgt.connector.capabilities()).batch_size)
+        pending: list[NativeRecord] = []
+        seen_last: NativeRecord | None = None
         for page in self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)):
             if self.should_stop():
                 break
             records = page.records
             if not records:
                 continue
-            self.process(src, tgt, records, counts, advance_cursor=True)
+            pending.extend(self._changed_only(src, records, counts))
+            page_last = max(records, key=_wm_key)
+            seen_last = page_last if seen_last is None or _wm_key(page_last) > _wm_key(seen_last) else seen_last
+            if len(pending) >= batch or not pending:
+                self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last, counted=True)
+                pending, seen_last = [], None
+        if seen_last is not None and not self.should_stop():
+            self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last, counted=True)
         return counts
+
+    def _changed_only(self, src: Endpoint, records: list[NativeRecord], counts: Counts) -> list[NativeRecord]:
+        """The records of a page that are not echoes of what we last synced (cheap: no API call)."""
+        sm = src.entity(self.entity)
+        assert sm is not None
+        counts.read += len(records)
+        s_in = set(sm.inbound_fields())
+        links = self.rt.store.links_by_ids(self.entity, src.role, [r.id for r in records])
+        if not links:
+            return list(records)
+        mapped: list[tuple[NativeRecord, dict[str, Any]]] = []
+        out: list[NativeRecord] = []
+        for rec in records:
+            if rec.id not in links:
+                out.append(rec)
+                continue
+            try:
+                mapped.append((rec, normalise_lists(flatten(sm.to_canonical(rec.data)))))
+            except Exception:  # process() maps it again and dead-letters it with the details
+                out.append(rec)
+        self.refs.neutralize(src.role, sm.refs, [c for _, c in mapped])
+        for rec, c in mapped:
+            if link_hash(links[rec.id], src.role) == side_hash(c, s_in, deleted=rec.deleted):
+                counts.echo += 1
+            else:
+                out.append(rec)
+        return out
 
     def sync_ids(self, source_role: Role, ids: Sequence[str], *, deleted_ids: Iterable[str] = ()) -> Counts:
         """Re-read records by id from ``source_role`` and sync them (webhooks, dead letters)."""
@@ -253,12 +293,17 @@ class EntityPipeline:
 
     # ------------------------------------------------------------------ the algorithm
     def process(self, src: Endpoint, tgt: Endpoint, records: list[NativeRecord], counts: Counts,
-                *, advance_cursor: bool) -> None:
-        """Sync one batch of changed records from ``src`` to ``tgt`` and record the outcome."""
+                *, advance_cursor: bool, cursor_at: NativeRecord | None = None, counted: bool = False) -> None:
+        """Sync one batch of changed records from ``src`` to ``tgt`` and record the outcome.
+
+        ``cursor_at``: the record the cursor moves to (default: the batch's last); ``counted``:
+        the records were already counted as read by :meth:`_changed_only`.
+        """
         store = self.rt.store
         sm, tm = src.entity(self.entity), tgt.entity(self.entity)
         assert sm is not None and tm is not None
-        counts.read += len(records)
+        if not counted:
+            counts.read += len(records)
         latest: dict[str, NativeRecord] = {}
         for rec in records:  # a record seen twice in one batch: the newest wins
             prev = latest.get(rec.id)
@@ -316,8 +361,8 @@ class EntityPipeline:
                                    field=d["field"], backoff=backoff, max_attempts=dl_cfg.max_attempts)
             for c in conflicts:
                 tx.record_conflict(**c)
-            if advance_cursor:
-                last = max(records, key=lambda r: _wm_key(r))
+            last = cursor_at if cursor_at is not None else (max(records, key=_wm_key) if records else None)
+            if advance_cursor and last is not None:
                 if last.updated_at is not None:
                     try:
                         tx.set_cursor(self.pipeline, src.system, self.entity, last.updated_at, last.id,
