@@ -352,8 +352,8 @@ class EntityPipeline:
         with store.transaction() as tx:
             if new_links:
                 tx.save_links(new_links)
-            for record_id in [*resolved, *echoes]:
-                tx.resolve_dead_letter(self.pipeline, src.system, record_id)
+            if resolved or echoes:
+                tx.resolve_dead_letters(self.pipeline, src.system, [*resolved, *echoes])
             for d in dead:
                 tx.add_dead_letter(pipeline=self.pipeline, entity=self.entity, system=src.system,
                                    record_id=d["record_id"], payload=d["payload"],

@@ -23,13 +23,14 @@ class Agreement:
     unlinked_crm: list[str] = field(default_factory=list)
     unlinked_erp: list[str] = field(default_factory=list)
     differences: list[dict[str, Any]] = field(default_factory=list)
+    unmappable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.unlinked_crm or self.unlinked_erp or self.differences)
+        return not (self.unlinked_crm or self.unlinked_erp or self.differences or self.unmappable)
 
 
-def _read_all(ep: Endpoint, entity: str) -> dict[str, dict[str, Any]]:
+def _read_all(ep: Endpoint, entity: str, unmappable: list[str]) -> dict[str, dict[str, Any]]:
     em = ep.entity(entity)
     assert em is not None
     out: dict[str, dict[str, Any]] = {}
@@ -37,7 +38,10 @@ def _read_all(ep: Endpoint, entity: str) -> dict[str, dict[str, Any]]:
         for rec in page.records:
             if rec.deleted:
                 continue
-            out[rec.id] = flatten(em.to_canonical(rec.data))
+            try:
+                out[rec.id] = flatten(em.to_canonical(rec.data))
+            except Exception:  # a record the mapping refuses is reported, not a crash of the check
+                unmappable.append(f"{ep.system}:{rec.id}")
     return out
 
 
@@ -56,8 +60,8 @@ def compared_fields(rt: Runtime, entity: str) -> set[str]:
 def check_agreement(rt: Runtime, entity: str) -> Agreement:
     """Compare every linked pair field by field; list records with no counterpart."""
     result = Agreement(entity)
-    crm = _read_all(rt.crm, entity)
-    erp = _read_all(rt.erp, entity)
+    crm = _read_all(rt.crm, entity, result.unmappable)
+    erp = _read_all(rt.erp, entity, result.unmappable)
     result.crm_records, result.erp_records = len(crm), len(erp)
     fields = compared_fields(rt, entity)
     seen_crm: set[str] = set()

@@ -5,9 +5,10 @@ Virtual read paths (``associations.companies``, ``line_items``: see virtual.py) 
 associations v4 for each page of records (expand.py); ``options.filters`` narrows every listing
 to records with given property values, e.g. deals in a closed-won stage (filters.py).
 
-Deletes: archived records never appear in search results, so :meth:`iter_changes` cannot report
-them; they arrive through ``*.deletion`` webhooks and through :meth:`iter_all` (which lists
-archived records with ``deleted=True``) during reconcile.
+Deletes: archived records never appear in search results, so after the search :meth:`iter_changes`
+lists the archived records (``GET ...?archived=true``; HubSpot keeps them 90 days, so the list stays
+bounded) and reports those archived since the cursor with ``deleted=True``. They also arrive through
+``*.deletion`` webhooks, and :meth:`iter_all` lists them for reconcile.
 """
 from __future__ import annotations
 
@@ -178,6 +179,11 @@ class HubSpotConnector:
             self.expander.expand(spec, virtual, records)
             log.debug("hubspot.search.page", object=spec.object, count=len(records))
             yield Page(records=records)
+        if since is not None:
+            for page in self._list(spec, archived=True):
+                gone = [r for r in page.records if r.updated_at is not None and r.updated_at >= since.updated_at]
+                if gone:
+                    yield Page(records=gone)
 
     def _search(self, spec: EntitySpec, body: dict[str, Any]) -> dict[str, Any]:
         response = self.http.request("POST", f"/crm/v3/objects/{spec.object}/search", kind="search",
@@ -187,24 +193,28 @@ class HubSpotConnector:
     def iter_all(self, spec: EntitySpec) -> Iterator[Page]:
         """Every record: active ones, then archived ones (``deleted=True``), 100 per page; records
         that fail ``options.filters`` are skipped."""
+        yield from self._list(spec, archived=False)
+        yield from self._list(spec, archived=True)
+
+    def _list(self, spec: EntitySpec, *, archived: bool) -> Iterator[Page]:
+        """GET /crm/v3/objects/{object}, 100 per page, active or archived records."""
         params_base = {"limit": LIST_LIMIT, "properties": ",".join(self._properties(spec))}
         filters, virtual = RecordFilters.of(spec), VirtualFields.of(spec)
-        for archived in ("false", "true"):
-            after: str | None = None
-            while True:
-                params = dict(params_base, archived=archived)
-                if after:
-                    params["after"] = after
-                payload = self.http.request("GET", f"/crm/v3/objects/{spec.object}", kind="read",
-                                            params=params).json()
-                records = [self._native(obj, spec) for obj in payload.get("results") or []]
-                records = [r for r in records if filters.matches(r.data)]
-                if records:
-                    self.expander.expand(spec, virtual, records)
-                    yield Page(records=records)
-                after = ((payload.get("paging") or {}).get("next") or {}).get("after")
-                if not after:
-                    break
+        after: str | None = None
+        while True:
+            params = dict(params_base, archived="true" if archived else "false")
+            if after:
+                params["after"] = after
+            payload = self.http.request("GET", f"/crm/v3/objects/{spec.object}", kind="read",
+                                        params=params).json()
+            records = [self._native(obj, spec) for obj in payload.get("results") or []]
+            records = [r for r in records if filters.matches(r.data)]
+            if records:
+                self.expander.expand(spec, virtual, records)
+                yield Page(records=records)
+            after = ((payload.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
 
     def read(self, spec: EntitySpec, ids: Sequence[str]) -> dict[str, NativeRecord]:
         """Records by id via batch/read, virtual paths filled; missing ids (207 errors) are simply
@@ -358,4 +368,7 @@ class HubSpotConnector:
     def _native(obj: dict[str, Any], spec: EntitySpec) -> NativeRecord:
         props = {k: v for k, v in (obj.get("properties") or {}).items() if v is not None}
         updated = parse_timestamp(props.get(spec.updated_field)) or parse_timestamp(obj.get("updatedAt"))
+        if obj.get("archived") and obj.get("archivedAt"):
+            # The archive is the change: order it (and move the cursor) by when it happened.
+            updated = parse_timestamp(obj.get("archivedAt")) or updated
         return NativeRecord(id=str(obj["id"]), updated_at=updated, data=props, deleted=bool(obj.get("archived")))

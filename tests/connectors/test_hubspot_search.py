@@ -114,6 +114,9 @@ def scan(fake: FakeSearch, since: Watermark | None = None, page_size: int = 200)
     connector = make_connector(page_size)
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.POST, f"{BASE}/crm/v3/objects/companies/search", callback=fake)
+        # After the search, an incremental scan lists archived records (none here).
+        mock.add(responses.GET, f"{BASE}/crm/v3/objects/companies", json={"results": []})
+        mock.assert_all_requests_are_fired = False
         return [list(page.records) for page in connector.iter_changes(SPEC, since)]
 
 
@@ -208,6 +211,8 @@ def test_long_property_lists_search_ids_then_batch_read() -> None:
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.POST, f"{BASE}/crm/v3/objects/companies/search", callback=fake)
         mock.add_callback(responses.POST, f"{BASE}/crm/v3/objects/companies/batch/read", callback=batch_read)
+        mock.add(responses.GET, f"{BASE}/crm/v3/objects/companies", json={"results": []})
+        mock.assert_all_requests_are_fired = False
         records = [r for page in connector.iter_changes(spec, None) for r in page.records]
     assert fake.bodies[0]["properties"] == [UPD]
     assert len(json.dumps(fake.bodies[0])) <= 3000
@@ -221,3 +226,27 @@ def test_tiny_pages_still_terminate_and_cover_everything(page_size: int) -> None
     records = [r for page in scan(FakeSearch(stamps), page_size=page_size) for r in page]
     assert sorted(r.id for r in records) == sorted(str(i) for i in stamps)
     assert_in_order(records)
+
+
+def test_an_incremental_scan_reports_records_archived_since_the_cursor() -> None:
+    # Search never returns archived records; the archived list does, with archivedAt.
+    fake = FakeSearch({1: T0})
+    since = Watermark(EPOCH + timedelta(milliseconds=T0), "1")
+    archived_at = EPOCH + timedelta(milliseconds=T0 + 500)
+    old = EPOCH + timedelta(milliseconds=T0 - 86_400_000)
+    listing = {"results": [
+        {"id": "7", "properties": {"name": "Gone"}, "createdAt": "2020-01-01T00:00:00Z",
+         "updatedAt": archived_at.isoformat().replace("+00:00", "Z"), "archived": True,
+         "archivedAt": archived_at.isoformat().replace("+00:00", "Z")},
+        {"id": "8", "properties": {"name": "Long gone"}, "createdAt": "2020-01-01T00:00:00Z",
+         "updatedAt": old.isoformat().replace("+00:00", "Z"), "archived": True,
+         "archivedAt": old.isoformat().replace("+00:00", "Z")}]}
+    connector = make_connector(200)
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, f"{BASE}/crm/v3/objects/companies/search", callback=fake)
+        mock.add(responses.GET, f"{BASE}/crm/v3/objects/companies", json=listing)
+        records = [r for page in connector.iter_changes(SPEC, since) for r in page.records]
+        assert "archived=true" in mock.calls[-1].request.url
+    gone = [r for r in records if r.deleted]
+    assert [r.id for r in gone] == ["7"]
+    assert gone[0].updated_at == archived_at

@@ -6,10 +6,6 @@ import pytest
 
 from .conftest import Concord
 
-HUBSPOT_ARCHIVES_UNSEEN = (
-    "BUG connectors/hubspot/connector.py iter_changes: HubSpot's search API never returns archived "
-    "records, so `concord sync` (polling) never sees a HubSpot archive; only webhooks and reconcile do")
-
 
 def archive(env: Concord, system: str, pair: tuple[str, int]) -> None:
     if system == "hubspot":
@@ -29,7 +25,7 @@ def is_active_on_other_side(env: Concord, system: str, pair: tuple[str, int]) ->
 
 
 @pytest.mark.parametrize("system", [
-    pytest.param("hubspot", marks=pytest.mark.xfail(strict=True, reason=HUBSPOT_ARCHIVES_UNSEEN)),
+    "hubspot",
     "odoo",
 ])
 def test_archive_reaches_the_other_side(env: Concord, system: str) -> None:
