@@ -45,9 +45,23 @@ class SecretMasker:
 MASKER = SecretMasker()
 
 
+class _Stderr:
+    """Whatever sys.stderr is at the time of writing (a test runner or a CLI invocation may swap
+    it and close the old one; binding the logger to that object would break every later log)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return getattr(sys.stderr, "isatty", lambda: False)()
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog for the process; ``fmt`` is auto | json | console."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"

@@ -224,7 +224,7 @@ def test_shipped_mappings_load() -> None:
     assert hubspot.entity("customer").custom_fields["concord_erp_id"]["unique"] is True
     spec = odoo.entity("customer").spec
     assert (spec.object, spec.key_field) == ("res.partner", "x_concord_crm_id")
-    assert spec.options["domain"] == [["is_company", "=", True]]
+    assert spec.options["domain"] == [["is_company", "=", True], ["customer_rank", ">", 0]]
     assert spec.options["create_defaults"] == {"is_company": True, "customer_rank": 1}
     assert spec.options["xmlid_prefix"] == "hubspot_company_"
     assert spec.options["custom_fields"]["x_concord_crm_id"] == {"type": "char", "index": True,

@@ -166,14 +166,14 @@ def test_unknown_sku_fails_only_that_order_and_writes_nothing_of_it(fake: FakeOd
         WriteOp("deal-2", {"partner_id": 7, "order_line": [line("L9", "SKU-3", "1")]}, key="D-2")])
     assert not bad.ok
     assert isinstance(bad.error, ValidationError)
-    assert (bad.error.field, bad.error.message) == ("lines[1].sku", "no product with SKU 'NOPE' in Odoo")
+    assert (bad.error.field, bad.error.message) == ("lines[L2].sku", "no product with SKU 'NOPE' in Odoo")
     assert good.ok and good.target_id == "502"
     [(args, _)] = fake.of("sale.order", "create")
     assert [v["client_order_ref"] for v in args[0]] == ["D-2"]
 
 
 @pytest.mark.parametrize(("lines", "field", "message"), [
-    ([line("L1", None, "1")], "lines[0].sku", "the line has no SKU"),
+    ([line("L1", None, "1")], "lines[L1].sku", "the line has no SKU"),
     ([line("", "SKU-1", "1")], "lines[0].line_ref", "cannot be matched"),
     ([line("L1", "SKU-1", "1"), line("L1", "SKU-2", "1")], "lines[1].line_ref", "appears twice"),
 ])

@@ -156,7 +156,7 @@ def test_unknown_sku_writes_nothing(sim: Any, conn: OdooConnector, partner: int,
     [result] = conn.write(ORDER, [WriteOp("D-9", {"partner_id": str(partner), "order_line": [
         line("L1", skus[0], "1"), line("L2", "NO-SUCH-SKU", "1")]}, key="D-9")])
     assert isinstance(result.error, ValidationError)
-    assert (result.error.field, result.error.message) == ("lines[1].sku", "no product with SKU 'NO-SUCH-SKU' in Odoo")
+    assert (result.error.field, result.error.message) == ("lines[L2].sku", "no product with SKU 'NO-SUCH-SKU' in Odoo")
     assert sim.all("sale.order") == [] and sim.all("sale.order.line") == []
 
 
