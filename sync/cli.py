@@ -281,6 +281,7 @@ def demo(state: str = StateOpt,
 
 
 from sync import cli_ops  # noqa: E402,F401  (registers daemon/dlq/conflicts/config/init)
+from sync import cli_reconcile  # noqa: E402,F401
 
 
 def main() -> None:
