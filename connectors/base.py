@@ -82,7 +82,7 @@ class WebhookRejected(ConnectorError):
 # --------------------------------------------------------------------------------------------
 def id_sort_key(record_id: str) -> tuple[int, int, str]:
     """Order ids numerically when they are numbers (HubSpot, Odoo), else as text."""
-    if record_id.isdigit():
+    if record_id.isascii() and record_id.isdigit():
         return (0, int(record_id), "")
     return (1, 0, record_id)
 

@@ -204,6 +204,8 @@ class HttpClient:
         try:
             response = self.session.request(
                 method, url, json=json_body, params=params, headers=headers, data=data,
+                # Per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify=False.
+                verify=self.settings.verify_tls,
                 timeout=(self.settings.timeout_connect, self.settings.timeout_read))
         except requests.exceptions.ConnectTimeout as exc:
             self._observe(kind, None, start)

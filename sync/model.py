@@ -160,7 +160,9 @@ def _normalise(value: Any) -> Any:
 
 def canonical_json(data: dict[str, Any]) -> str:
     """Canonical JSON of canonical content: sorted keys, normalised decimals and datetimes."""
-    return json.dumps(_normalise(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # ASCII escapes: a lone surrogate (an undecodable byte a product passed through) hashes instead
+    # of failing to encode.
+    return json.dumps(_normalise(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def content_hash(data: dict[str, Any]) -> str:

@@ -211,12 +211,16 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
     """Parse YAML text into a :class:`YamlDoc`; a syntax error raises :class:`YamlSyntaxError`."""
     try:
         root = _yaml().load(text)
+        doc = YamlDoc(file=file, data=None)
+        if isinstance(root, (CommentedMap, CommentedSeq)):
+            doc.values[()] = (root.lc.line + 1, root.lc.col + 1)
+        doc.data = _walk(root, (), doc)
     except YAMLError as exc:
         raise YamlSyntaxError([_syntax_error(file, exc)]) from None
-    doc = YamlDoc(file=file, data=None)
-    if isinstance(root, (CommentedMap, CommentedSeq)):
-        doc.values[()] = (root.lc.line + 1, root.lc.col + 1)
-    doc.data = _walk(root, (), doc)
+    except (ValueError, TypeError, RecursionError) as exc:
+        # ruamel raises these for an impossible date, a mapping used as a key, absurd nesting.
+        raise YamlSyntaxError([SourceError(file, 1, 1, (), f"cannot read this YAML: {type(exc).__name__}: "
+                                                          f"{str(exc)[:200] or 'too deeply nested'}")]) from None
     return doc
 
 

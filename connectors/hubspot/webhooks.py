@@ -111,7 +111,7 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
     """
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise WebhookRejected("hubspot: webhook body is not JSON", status=400, reason="malformed",
                               system="hubspot") from None
     if not isinstance(payload, list):
@@ -125,7 +125,10 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
         if not isinstance(item, dict):
             log.warning("hubspot.webhook.skipped", reason="not_an_object")
             continue
-        events.extend(_events_of(item))
+        try:
+            events.extend(_events_of(item))
+        except (TypeError, ValueError, OverflowError):  # a signed but ill-typed event is skipped, not a 500
+            log.warning("hubspot.webhook.skipped", reason="ill_typed_event")
     return events
 
 
@@ -134,7 +137,8 @@ def _events_of(item: Mapping[str, Any]) -> list[WebhookEvent]:
     prefix, _, action = event_type.partition(".")
     obj = OBJECT_BY_PREFIX.get(prefix)
     if prefix == "object":
-        obj = OBJECT_BY_TYPE_ID.get(str(item.get("objectTypeId") or ""), item.get("objectTypeId") or None)
+        type_id = item.get("objectTypeId")
+        obj = OBJECT_BY_TYPE_ID.get(str(type_id or ""), type_id if isinstance(type_id, str) and type_id else None)
     if not obj or not action:
         log.info("hubspot.webhook.skipped", reason="unsupported_type", type=event_type)
         return []
@@ -177,5 +181,5 @@ def _merge_events(item: Mapping[str, Any], obj: str, base_id: str,
 def _occurred_at(value: Any) -> datetime | None:
     try:
         return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None

@@ -54,7 +54,7 @@ def numeric_ids(ids: Sequence[str]) -> list[int]:
     seen: set[int] = set()
     for raw in ids:
         text = str(raw).strip()
-        if text.isdigit() and int(text) not in seen:
+        if text.isascii() and text.isdigit() and int(text) not in seen:
             seen.add(int(text))
             out.append(int(text))
     return out

@@ -38,7 +38,7 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
     """The events in a verified webhook body (one record object, or a list of them)."""
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected("odoo: webhook body is not JSON", status=400, reason="malformed",
                               system=SYSTEM) from None
     items = payload if isinstance(payload, list) else [payload]
@@ -54,7 +54,7 @@ def _event(item: Any) -> WebhookEvent:
     model = item.get("_model")
     record_id = item.get("_id", item.get("id"))
     if not isinstance(model, str) or not model or isinstance(record_id, bool) \
-            or not isinstance(record_id, (int, str)) or not str(record_id).isdigit():
+            or not isinstance(record_id, (int, str)) or not (str(record_id).isascii() and str(record_id).isdigit()):
         raise WebhookRejected("odoo: webhook record lacks _model or a numeric _id", status=400,
                               reason="malformed", system=SYSTEM)
     write_date = item.get("write_date")
