@@ -31,6 +31,9 @@ class Faults:
     - ``partial_rate``: on batch endpoints, fail this share of inputs (207 / per-record errors).
     - ``latency``: seconds added to every request; ``slow_rate``/``slow_seconds`` for slow pages.
     - ``writes_only``: apply the rates only to requests that change data.
+
+    ``injected`` counts the faults this object has produced, by kind (``error``, ``timeout``,
+    ``drop_before``, ``drop_after``, ``slow``, ``partial``), so tests can report what they survived.
     """
 
     error_rate: float = 0.0
@@ -47,11 +50,29 @@ class Faults:
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    injected: Counter[str] = field(default_factory=Counter, repr=False)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
 
     def roll(self, rate: float) -> bool:
+        """One seeded draw: True with probability ``rate``. A hit on ``partial_rate`` is counted
+        here because the product simulators roll it themselves, per batch."""
+        hit = self._draw(rate)
+        if hit and rate is self.partial_rate:
+            with self._lock:
+                self.injected["partial"] += 1
+        return hit
+
+    def hit(self, rate: float, kind: str) -> bool:
+        """A seeded draw like :meth:`roll`, counting a hit under ``kind`` in :attr:`injected`."""
+        if not self._draw(rate):
+            return False
+        with self._lock:
+            self.injected[kind] += 1
+        return True
+
+    def _draw(self, rate: float) -> bool:
         if rate <= 0:
             return False
         with self._lock:
@@ -262,14 +283,14 @@ class Simulator:
         if f.latency:
             time.sleep(f.latency)
         faulty = f.applies(request.path, is_write)
-        if faulty and f.roll(f.slow_rate):
+        if faulty and f.hit(f.slow_rate, "slow"):
             time.sleep(f.slow_seconds)
-        if faulty and f.roll(f.timeout_rate):
+        if faulty and f.hit(f.timeout_rate, "timeout"):
             time.sleep(f.hang_seconds)
             raise _Dropped()
-        if faulty and f.roll(f.drop_before_rate):
+        if faulty and f.hit(f.drop_before_rate, "drop_before"):
             raise _Dropped()
-        if faulty and f.roll(f.error_rate):
+        if faulty and f.hit(f.error_rate, "error"):
             return self.error_response(503, "Service temporarily unavailable (injected fault)")
         early = self.before(request)
         if early is not None:
@@ -287,7 +308,7 @@ class Simulator:
                 else:
                     self.read_count += 1
             response = handler(request, m)
-            if faulty and f.roll(f.drop_after_rate):
+            if faulty and f.hit(f.drop_after_rate, "drop_after"):
                 raise _Dropped()
             return response
         return self.error_response(404, f"No route for {request.method} {request.path}")

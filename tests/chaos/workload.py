@@ -1,0 +1,159 @@
+"""A seeded user workload for the chaos tests: customers created on both sides, names edited in
+HubSpot, cities edited in Odoo, partners archived in Odoo, each recorded in the :class:`Ledger`.
+
+Each field is edited on one side only (names in the CRM, cities in the ERP), so the value every
+customer must end with is the last one written, whatever the conflict policy and the clocks say:
+a different final value can only mean a lost change. One exception is left out on purpose: a
+customer typed into both products is not edited until Concord has linked the two records, because
+before the first match there is no common history to tell which side changed which field (the
+merge then rightly treats every difference as a conflict and lets the newer record win).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sandbox.fixtures import country_ids
+from sandbox.hubspot import HubSpotSimulator
+from sandbox.odoo import OdooSimulator
+from sync.store import Store
+
+from .world import Expected, Ledger, hub_id, odoo_id
+
+CITIES = ("Berlin", "Lyon", "Austin", "Leeds", "Graz", "Porto", "Turku", "Cork", "Gent", "Brno")
+
+
+@dataclass
+class Workload:
+    """Creates and edits customers behind Concord's back, and remembers what it wrote."""
+
+    hub: HubSpotSimulator
+    odoo: OdooSimulator
+    state_url: str
+    rng: random.Random
+    ledger: Ledger = field(default_factory=Ledger)
+    serial: int = 0
+    edits: int = 0
+    unmatched: set[str] = field(default_factory=set)  # typed into both, not linked yet
+
+    def _email(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}{self.serial:05d}@chaos.example"
+
+    def create_in_hubspot(self) -> str:
+        email = self._email("crm")
+        name, city = f"Crm Customer {self.serial:05d}", self.rng.choice(CITIES)
+        # Mixed case on purpose: the mapping lower-cases e-mails on the way in.
+        self.hub.create("companies", {"name": name, "company_email": email.upper(), "city": city})
+        self.ledger.add(email, name, city)
+        self.edits += 1
+        return email
+
+    def create_in_odoo(self) -> str:
+        email = self._email("erp")
+        name, city = f"Erp Customer {self.serial:05d}", self.rng.choice(CITIES)
+        self.odoo.create("res.partner", {"name": name, "email": email, "city": city, "is_company": True,
+                                         "customer_rank": 1})
+        self.ledger.add(email, name, city)
+        self.edits += 1
+        return email
+
+    def create_on_both(self) -> str:
+        """The same customer typed into both products (matched on e-mail by the first sync)."""
+        email = self._email("both")
+        name, city = f"Shared Customer {self.serial:05d}", self.rng.choice(CITIES)
+        self.hub.create("companies", {"name": name, "company_email": email, "city": city, "country": "Germany"})
+        self.odoo.create("res.partner", {"name": name, "email": email, "city": city, "is_company": True,
+                                         "customer_rank": 1, "country_id": country_ids(self.odoo)["DE"]})
+        self.ledger.add(email, name, city)
+        self.unmatched.add(email)
+        self.edits += 2
+        return email
+
+    def _linked_crm_ids(self) -> set[str]:
+        """CRM ids Concord has linked so far, from its store."""
+        store = Store.open(self.state_url, upgrade=False)
+        try:
+            return {link.crm_id for link in store.iter_links("customer") if not link.deleted}
+        finally:
+            store.close()
+
+    def _editable(self) -> list[Expected]:
+        if self.unmatched:
+            crm_ids = self._linked_crm_ids()
+            self.unmatched = {e for e in self.unmatched if hub_id(self.hub, e) not in crm_ids}
+        return [c for c in self.ledger.live() if c.email not in self.unmatched]
+
+    def rename_in_hubspot(self) -> bool:
+        """A user renames a customer in HubSpot (only where it has exactly one company)."""
+        candidates = [c for c in self._editable() if hub_id(self.hub, c.email)]
+        if not candidates:
+            return False
+        customer = self.rng.choice(candidates)
+        self.serial += 1
+        customer.name = f"{customer.name.split(' /')[0]} / renamed {self.serial}"
+        self.hub.update("companies", hub_id(self.hub, customer.email) or "", {"name": customer.name})
+        self.edits += 1
+        return True
+
+    def move_in_odoo(self) -> bool:
+        """A user changes a customer's city in Odoo."""
+        candidates = [c for c in self._editable() if odoo_id(self.odoo, c.email)]
+        if not candidates:
+            return False
+        customer = self.rng.choice(candidates)
+        customer.city = self.rng.choice([c for c in CITIES if c != customer.city])
+        self.odoo.update("res.partner", odoo_id(self.odoo, customer.email) or 0, {"city": customer.city})
+        self.edits += 1
+        return True
+
+    def archive_in_odoo(self) -> bool:
+        """A user archives a customer in Odoo that Concord has linked and that nobody changed since
+        (an archive racing an unsynced edit on the other side is test_archive_racing_an_edit_...)."""
+        clean = self._clean_links()
+        candidates = [c for c in self._editable() if str(odoo_id(self.odoo, c.email)) in clean]
+        if not candidates:
+            return False
+        customer = self.rng.choice(candidates)
+        self.odoo.archive("res.partner", odoo_id(self.odoo, customer.email) or 0)
+        customer.archived = True
+        self.edits += 1
+        return True
+
+    def _clean_links(self) -> set[str]:
+        """ERP ids of linked pairs whose records both last changed before Concord last saved the link."""
+        store = Store.open(self.state_url, upgrade=False)
+        try:
+            links = [link for link in store.iter_links("customer") if not link.deleted]
+        finally:
+            store.close()
+        companies = {str(c["id"]): c for c in self.hub.all("companies")}
+        clean = set()
+        for link in links:
+            company, partner = companies.get(link.crm_id), self.odoo.get("res.partner", int(link.erp_id))
+            if company is None or partner is None or not partner.get("active", True) or link.synced_at is None:
+                continue
+            hub_changed = datetime.fromisoformat(company["updatedAt"])
+            odoo_changed = datetime.fromisoformat(partner["write_date"]).replace(tzinfo=UTC)
+            if max(hub_changed, odoo_changed) < link.synced_at:
+                clean.add(link.erp_id)
+        return clean
+
+    def seed(self, *, crm: int, erp: int, both: int) -> None:
+        for _ in range(crm):
+            self.create_in_hubspot()
+        for _ in range(erp):
+            self.create_in_odoo()
+        for _ in range(both):
+            self.create_on_both()
+
+    def round(self, size: int) -> None:
+        """``size`` random user actions: creates, renames, moves and the odd archive.
+
+        No customer is typed into both products here: after the first sync that makes two pairs
+        (see test_same_customer_typed_into_both_after_first_sync_is_matched)."""
+        actions = [self.create_in_hubspot, self.create_in_odoo, self.rename_in_hubspot, self.rename_in_hubspot,
+                   self.move_in_odoo, self.move_in_odoo, self.archive_in_odoo]
+        for _ in range(size):
+            self.rng.choice(actions)()
