@@ -51,17 +51,6 @@ class Ledger:
     def live(self) -> list[Expected]:
         return [c for c in self.customers.values() if not c.archived]
 
-    def adopt_seed(self, hub: HubSpotSimulator, odoo: OdooSimulator) -> None:
-        """Take every customer already on either side (seed data) into the ledger."""
-        for props in live_companies(hub):
-            email = (props.get("company_email") or "").strip().lower()
-            if email and email not in self.customers:
-                self.add(email, props.get("name", "").strip(), props.get("city", "").strip())
-        for partner in live_partners(odoo):
-            email = (partner.get("email") or "").strip().lower()
-            if email and email not in self.customers:
-                self.add(email, (partner.get("name") or "").strip(), (partner.get("city") or "").strip())
-
 
 def live_companies(hub: HubSpotSimulator) -> list[dict[str, Any]]:
     """HubSpot companies that are not archived (properties only)."""

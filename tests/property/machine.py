@@ -44,26 +44,38 @@ STATS: Counter[str] = Counter()
 
 
 class SimulatedCrash(BaseException):
-    """The process died: raised where the pipeline would commit a batch (nothing of it is stored)."""
+    """The process died (raised where the pipeline calls the store, so nothing of that call is stored)."""
 
 
 class CrashingStore:
-    """The runtime's store, except that the ``at``-th batch commit never happens."""
+    """The runtime's store, except that the process dies at the ``at``-th batch commit (``where``
+    "commit"), or at the ``at``-th match-index update ("index": right after a batch's writes were
+    applied, before the batch is committed or even indexed)."""
 
-    def __init__(self, store: Any, at: int) -> None:
+    def __init__(self, store: Any, at: int, where: str = "commit") -> None:
         self._store = store
         self._left = at
+        self._where = where
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def _tick(self) -> None:
         self._left -= 1
         if self._left == 0:
             raise SimulatedCrash()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        if self._where == "commit":
+            self._tick()
         with self._store.transaction() as tx:
             yield tx
+
+    def match_index_add(self, *args: Any, **kwargs: Any) -> Any:
+        if self._where == "index":
+            self._tick()
+        return self._store.match_index_add(*args, **kwargs)
 
 
 class CustomerSyncMachine(RuleBasedStateMachine):
@@ -137,11 +149,11 @@ class CustomerSyncMachine(RuleBasedStateMachine):
             sim.faults = Faults(**FAULTS, seed=self.serial * 2 + n) if on else Faults()
         self.faults_on = on
 
-    def pass_(self, *, crash_at: int | None = None) -> RunReport | None:
+    def pass_(self, *, crash_at: int | None = None, where: str = "commit") -> RunReport | None:
         """One incremental pass, both directions; None when it stopped (crash, or a system down)."""
         rt = self.rt
         if crash_at is not None:
-            rt = dataclasses.replace(self.rt, store=cast(Any, CrashingStore(self.rt.store, crash_at)))
+            rt = dataclasses.replace(self.rt, store=cast(Any, CrashingStore(self.rt.store, crash_at, where)))
         STATS["passes"] += 1
         try:
             report = EntityPipeline(rt, "customer").run()
@@ -324,11 +336,11 @@ class CustomerSyncMachine(RuleBasedStateMachine):
         report = self.pass_()
         self.after_sync(report is not None and not report.counts.dead_letters and not report.counts.conflicts)
 
-    @rule(at=st.integers(1, 3))
-    def crash(self, at: int) -> None:
-        """A pass whose process dies before its ``at``-th batch commit, then nothing (the next step goes on)."""
+    @rule(at=st.integers(1, 3), where=st.sampled_from(["commit", "index"]))
+    def crash(self, at: int, where: str) -> None:
+        """A pass whose process dies at its ``at``-th batch commit or match-index update (see CrashingStore)."""
         self.tick()
-        report = self.pass_(crash_at=at)
+        report = self.pass_(crash_at=at, where=where)
         self.after_sync(report is not None and not report.counts.dead_letters and not report.counts.conflicts)
 
     def unmatched_pairs(self) -> bool:
