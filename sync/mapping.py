@@ -186,6 +186,14 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _check_unicode(value: str) -> None:
+    """Refuse text no product can store: a lone surrogate (a JSON escape of half a character)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TransformValueError(f"text is not valid Unicode: a lone surrogate at position {exc.start}") from None
+
+
 def _inbound_fn(chain: tuple[Transform, ...], table: dict[Any, Any] | None, table_default: Any,
                 is_bool: bool, to_str: bool = False) -> Fn:
     steps = _chain_fn(chain, outbound=False)
@@ -194,6 +202,8 @@ def _inbound_fn(chain: tuple[Transform, ...], table: dict[Any, Any] | None, tabl
         # Odoo answers false for an empty field of any type; HubSpot "" or nothing.
         if value is None or value == "" or (value is False and not is_bool):
             value = None
+        elif type(value) is str and not value.isascii():
+            _check_unicode(value)
         value = steps(value)
         if to_str and (type(value) is int or isinstance(value, Decimal)):
             value = str(value)  # Odoo ids and integer codes into text fields (pydantic won't coerce)

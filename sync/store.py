@@ -147,7 +147,15 @@ def _json_default(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """JSON text as stored: sorted keys; Decimals as normalised strings, datetimes as ISO UTC."""
-    return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (from a product's JSON escape) cannot be stored as text; escaped it
+            # can, and it still decodes to the same value.
+            text = json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
+    return text
 
 
 class JSONText(TypeDecorator[Any]):

@@ -217,8 +217,9 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
         doc.data = _walk(root, (), doc)
     except YAMLError as exc:
         raise YamlSyntaxError([_syntax_error(file, exc)]) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        # ruamel raises these for an impossible date, a mapping used as a key, absurd nesting.
+    except (ValueError, TypeError, RecursionError, AssertionError) as exc:
+        # ruamel raises these for an impossible date, a mapping used as a key, absurd nesting, and
+        # (AssertionError) on some comment layouts its scanner does not expect (found by fuzzing).
         raise YamlSyntaxError([SourceError(file, 1, 1, (), f"cannot read this YAML: {type(exc).__name__}: "
                                                           f"{str(exc)[:200] or 'too deeply nested'}")]) from None
     return doc

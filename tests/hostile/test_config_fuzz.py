@@ -148,10 +148,6 @@ def test_loader_surprises_are_mapping_errors(tmp_path: Path, trigger: str) -> No
 RUAMEL_ASSERTION = '\n\n\n> #\ne"'
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ruamel raises AssertionError (scanner.py _gather_comments -> tokens.py "
-                   "add_pre_comments) on '\\n\\n\\n> #\\ne\"', which sync/yamlsrc.py parse_yaml does not catch "
-                   "(it catches YAMLError, ValueError, TypeError, RecursionError): load_config and load_mapping "
-                   "raise it and `concord validate` dies with a traceback")
 @pytest.mark.parametrize("kind", ["config", "mapping"])
 def test_a_ruamel_assertion_is_a_located_error(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "file.yaml"

@@ -216,10 +216,6 @@ def test_fuzzed_names_and_cities_never_crash_a_pass() -> None:
     record_figures("edge_records_fuzz", inputs=sum(outcomes.values()), **outcomes, crashes=0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a string with a lone surrogate (invalid Unicode, e.g. a surrogate-escaped "
-                   "byte from a product) still stops every pass: content_hash copes since ee64691, but "
-                   "sync/store.py dumps() (ensure_ascii=False) hands it to sqlite3, and save_links raises "
-                   "UnicodeEncodeError for the whole batch; the cursor never moves and nothing else syncs")
 def test_a_lone_surrogate_is_a_dead_letter_not_a_stuck_pipeline(world: World) -> None:
     sibling = world.company({"name": "Innocent Bystander"})
     bad = world.company({"name": "Broken \udcff Bytes"})

@@ -135,3 +135,9 @@ def test_payload_with_non_json_values_is_kept_readable(timed_store: Store) -> No
     d = add(timed_store, payload={"price": Decimal("1.50"), "day": date(2025, 1, 2), "odd": object()})
     assert d.payload["price"] == "1.5" and d.payload["day"] == "2025-01-02"
     assert d.payload["odd"].startswith("<object object")
+
+
+def test_a_payload_with_a_lone_surrogate_is_stored_and_read_back(timed_store: Store) -> None:
+    """A product's JSON may escape half a character; the dead letter must still be kept, unchanged."""
+    d = add(timed_store, payload={"name": "Broken \udcff Bytes", "city": "Zürich"})
+    assert timed_store.get_dead_letter(d.id).payload == {"name": "Broken \udcff Bytes", "city": "Zürich"}
