@@ -16,6 +16,7 @@ from .commands import as_ids
 from .errors import UserError
 from .fields import Field, to_wire_datetime
 from .money import line_amounts, money_round, qty_round
+from .order_lines import order_value, orders_of, product_defaults, set_flag
 from .orm import BaseModel, Env, Registry, api_records
 from .sequence import IrSequence
 from .stock import (
@@ -163,22 +164,12 @@ class PurchaseOrder(BaseModel):
     @api_records
     def button_done(self, env: Env, ids: Any) -> bool:
         """Lock orders."""
-        for oid in as_ids(ids):
-            self._set(env, oid, {"locked": True})
-        return True
+        return set_flag(self, env, as_ids(ids), "locked", True)
 
     @api_records
     def button_unlock(self, env: Env, ids: Any) -> bool:
         """Unlock orders."""
-        for oid in as_ids(ids):
-            self._set(env, oid, {"locked": False})
-        return True
-
-
-def _order_value(name: str) -> Any:
-    def compute(model: BaseModel, rec: dict[str, Any]) -> Any:
-        return model.registry.models["purchase.order"].records.get(rec.get("order_id") or 0, {}).get(name)
-    return compute
+        return set_flag(self, env, as_ids(ids), "locked", False)
 
 
 class PurchaseOrderLine(BaseModel):
@@ -209,50 +200,38 @@ class PurchaseOrderLine(BaseModel):
         "qty_invoiced": Field("float", "Billed Qty", computed=True),
         "qty_to_invoice": Field("float", "To Invoice Quantity", computed=True),
         "state": Field("selection", "Status", selection=PO_STATES, computed=True),
-        "partner_id": Field("many2one", "Partner", relation="res.partner", compute=_order_value("partner_id")),
-        "currency_id": Field("many2one", "Currency", relation="res.currency", compute=_order_value("currency_id")),
+        "partner_id": Field("many2one", "Partner", relation="res.partner",
+                            compute=order_value("purchase.order", "partner_id")),
+        "currency_id": Field("many2one", "Currency", relation="res.currency",
+                             compute=order_value("purchase.order", "currency_id")),
         "move_ids": Field("one2many", "Reservation", relation="stock.move", inverse_name="purchase_line_id"),
     }
 
     def _complete_vals(self, env: Env, vals: dict[str, Any]) -> dict[str, Any]:
         vals = dict(vals)
         vals.setdefault("date_planned", env.now[:19])
-        product = vals.get("product_id")
-        products = self.registry.models["product.product"]
-        if type(product) is not int or product not in products.records or vals.get("display_type"):
+        if vals.get("display_type"):
             return vals
-        prec = products.records[product]
-        if not vals.get("name"):
-            description = products.raw_getter("description_purchase")(prec)
-            label = products.display_name(prec)
-            vals["name"] = f"{label}\n{description}" if description else label
-        vals.setdefault("product_uom", products.raw_getter("uom_po_id")(prec))
-        if "price_unit" not in vals:
-            vals["price_unit"] = products.raw_getter("standard_price")(prec) or 0.0
-        if "taxes_id" not in vals:
-            vals["taxes_id"] = [[6, 0, list(products.raw_getter("supplier_taxes_id")(prec) or ())]]
-        return vals
-
-    def _orders(self, ids: Iterable[int]) -> list[int]:
-        return sorted({self.records[i]["order_id"] for i in ids if i in self.records})
+        return product_defaults(self, vals, description="description_purchase", uom="uom_po_id",
+                                price="standard_price", taxes="supplier_taxes_id", tax_field="taxes_id")
 
     def _post_create(self, env: Env, ids: list[int]) -> None:
         orders = cast(PurchaseOrder, self.registry.models["purchase.order"])
         confirmed = [i for i in ids if orders.records[self.records[i]["order_id"]].get("state") == "purchase"]
-        for oid in self._orders(confirmed):
+        for oid in orders_of(self, confirmed):
             create_receipt(env, oid)
-        orders.recompute(env, self._orders(ids))
+        orders.recompute(env, orders_of(self, ids))
 
     def write_records(self, env: Env, ids: list[int], vals: Any) -> None:
         """Quantity changes on confirmed orders adjust the receipt."""
-        previous = self._orders(ids)
+        previous = orders_of(self, ids)
         super().write_records(env, ids, vals)
         orders = cast(PurchaseOrder, self.registry.models["purchase.order"])
         if isinstance(vals, dict) and "product_qty" in vals:
-            for oid in self._orders(i for i in ids if orders.records[self.records[i]["order_id"]].get("state")
-                                    == "purchase"):
+            confirmed = [i for i in ids if orders.records[self.records[i]["order_id"]].get("state") == "purchase"]
+            for oid in orders_of(self, confirmed):
                 create_receipt(env, oid)
-        orders.recompute(env, sorted(set(previous) | set(self._orders(ids))))
+        orders.recompute(env, sorted(set(previous) | set(orders_of(self, ids))))
 
     def _pre_unlink(self, env: Env, ids: list[int]) -> None:
         orders = cast(PurchaseOrder, self.registry.models["purchase.order"])

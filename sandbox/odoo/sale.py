@@ -31,6 +31,7 @@ from .commands import as_ids
 from .errors import UserError, ValidationError
 from .fields import Field, to_wire_datetime
 from .money import line_amounts, money_round, qty_round
+from .order_lines import order_value, orders_of, product_defaults, set_flag
 from .orm import BaseModel, Env, Registry, api_records
 from .sequence import IrSequence
 from .stock import (
@@ -207,24 +208,14 @@ class SaleOrder(BaseModel):
         """Lock confirmed orders."""
         ids = as_ids(ids)
         self._check_exist(env, ids)
-        for rid in ids:
-            self._set(env, rid, {"locked": True})
-        return True
+        return set_flag(self, env, ids, "locked", True)
 
     @api_records
     def action_unlock(self, env: Env, ids: Any) -> bool:
         """Unlock orders."""
         ids = as_ids(ids)
         self._check_exist(env, ids)
-        for rid in ids:
-            self._set(env, rid, {"locked": False})
-        return True
-
-
-def _order_value(name: str) -> Any:
-    def compute(model: BaseModel, rec: dict[str, Any]) -> Any:
-        return model.registry.models["sale.order"].records.get(rec.get("order_id") or 0, {}).get(name)
-    return compute
+        return set_flag(self, env, ids, "locked", False)
 
 
 def _line_invoice_lines(model: BaseModel, rec: dict[str, Any]) -> list[int]:
@@ -261,8 +252,10 @@ class SaleOrderLine(BaseModel):
         "invoice_status": Field("selection", "Invoice Status", default="no", selection=INVOICE_STATUS,
                                 computed=True),
         "state": Field("selection", "Order Status", selection=ORDER_STATES, computed=True),
-        "currency_id": Field("many2one", "Currency", relation="res.currency", compute=_order_value("currency_id")),
-        "order_partner_id": Field("many2one", "Customer", relation="res.partner", compute=_order_value("partner_id")),
+        "currency_id": Field("many2one", "Currency", relation="res.currency",
+                             compute=order_value("sale.order", "currency_id")),
+        "order_partner_id": Field("many2one", "Customer", relation="res.partner",
+                                 compute=order_value("sale.order", "partner_id")),
         "invoice_lines": Field("many2many", "Invoice Lines", relation="account.move.line",
                                compute=_line_invoice_lines),
         "move_ids": Field("one2many", "Stock Moves", relation="stock.move", inverse_name="sale_line_id"),
@@ -273,24 +266,8 @@ class SaleOrderLine(BaseModel):
         if vals.get("display_type"):
             vals.setdefault("product_uom_qty", 0.0)
             return vals
-        product = vals.get("product_id")
-        products = self.registry.models["product.product"]
-        if type(product) is not int or product not in products.records:
-            return vals
-        prec = products.records[product]
-        if not vals.get("name"):
-            description = products.raw_getter("description_sale")(prec)
-            label = products.display_name(prec)
-            vals["name"] = f"{label}\n{description}" if description else label
-        vals.setdefault("product_uom", products.raw_getter("uom_id")(prec))
-        if "price_unit" not in vals:
-            vals["price_unit"] = products.raw_getter("list_price")(prec) or 0.0
-        if "tax_id" not in vals:
-            vals["tax_id"] = [[6, 0, list(products.raw_getter("taxes_id")(prec) or ())]]
-        return vals
-
-    def _orders_of(self, ids: Iterable[int]) -> list[int]:
-        return sorted({self.records[i]["order_id"] for i in ids if i in self.records})
+        return product_defaults(self, vals, description="description_sale", uom="uom_id", price="list_price",
+                                taxes="taxes_id", tax_field="tax_id")
 
     def _post_create(self, env: Env, ids: list[int]) -> None:
         orders = cast(SaleOrder, self.registry.models["sale.order"])
@@ -304,9 +281,9 @@ class SaleOrderLine(BaseModel):
                                       "sale order line")
         confirmed = [rid for rid in ids
                      if orders.records[self.records[rid]["order_id"]].get("state") == "sale"]
-        for oid in self._orders_of(confirmed):
+        for oid in orders_of(self, confirmed):
             launch_stock(env, oid, [r for r in confirmed if self.records[r]["order_id"] == oid])
-        orders.recompute(env, self._orders_of(ids))
+        orders.recompute(env, orders_of(self, ids))
 
     def write_records(self, env: Env, ids: list[int], vals: Any) -> None:
         """Lines of locked orders keep their protected fields; quantities never drop below delivered."""
@@ -324,13 +301,13 @@ class SaleOrderLine(BaseModel):
                             and float(vals["product_uom_qty"] or 0.0) < (rec.get("qty_delivered") or 0.0) - EPSILON):
                         raise UserError("The ordered quantity of a sale order line cannot be decreased below the "
                                         "amount already delivered. Instead, create a return in your inventory.")
-        previous = self._orders_of(ids)  # a line moved to another order changes both
+        previous = orders_of(self, ids)  # a line moved to another order changes both
         super().write_records(env, ids, vals)
         if isinstance(vals, dict) and {"product_uom_qty", "product_id"} & set(vals):
             confirmed = [r for r in ids if orders.records[self.records[r]["order_id"]].get("state") == "sale"]
-            for oid in self._orders_of(confirmed):
+            for oid in orders_of(self, confirmed):
                 launch_stock(env, oid, [r for r in confirmed if self.records[r]["order_id"] == oid])
-        orders.recompute(env, sorted(set(previous) | set(self._orders_of(ids))))
+        orders.recompute(env, sorted(set(previous) | set(orders_of(self, ids))))
 
     def _pre_unlink(self, env: Env, ids: list[int]) -> None:
         orders = cast(SaleOrder, self.registry.models["sale.order"])
