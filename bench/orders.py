@@ -19,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
-from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-AUTHKEY_ENV = "CONCORD_BENCH_AUTHKEY"
+from bench import simprocess
+
 ORDER_SYNC = {
     "product": {"direction": "erp_to_crm", "match_on": ["sku"]},
     "order": {"direction": "crm_to_erp", "stages": ["closedwon"], "confirm": True, "credit_check": True,
@@ -36,27 +35,8 @@ ORDER_SYNC = {
 
 # ---------------------------------------------------------------------------------- simulator process
 def serve(info_path: Path) -> int:
-    """Run both simulators (rate limits off) and obey commands until told to stop."""
-    from sandbox.hubspot import HubSpotSimulator
-    from sandbox.odoo import OdooSimulator
-
-    hub = HubSpotSimulator(burst_limit=None, search_rate=None).start()
-    odoo = OdooSimulator().start()
-    listener = Listener(("127.0.0.1", 0), authkey=os.environ[AUTHKEY_ENV].encode())
-    info_path.write_text(json.dumps({"hub": hub.base_url, "odoo": odoo.base_url, "rpc": listener.address[1]}))
-    conn = listener.accept()
-    try:
-        while True:
-            msg = conn.recv()
-            if msg is None:
-                return 0
-            try:
-                conn.send(("ok", [_command(hub, odoo, *m) for m in msg]))
-            except Exception as exc:  # noqa: BLE001 - reported to the benchmark, which stops
-                conn.send(("error", repr(exc)))
-    finally:
-        hub.stop()
-        odoo.stop()
+    """Run both simulators and obey this benchmark's commands until told to stop."""
+    return simprocess.serve(info_path, _command)
 
 
 def _command(hub: Any, odoo: Any, target: str, name: str, *args: Any) -> Any:
@@ -99,36 +79,11 @@ def _change_stock(odoo: Any, skus: Sequence[str], seed: int) -> int:
     return len(skus)
 
 
-class Sims:
-    """The simulator process and a handle to send it commands (batched)."""
+class Sims(simprocess.Sims):
+    """The simulator process of this benchmark."""
 
     def __init__(self, workdir: Path, module: str = "bench.orders") -> None:
-        info = workdir / "sims.json"
-        env = {**os.environ, AUTHKEY_ENV: uuid.uuid4().hex}
-        self.proc = subprocess.Popen([sys.executable, "-m", module, "--serve", str(info)], env=env)
-        deadline = time.monotonic() + 60
-        while not info.exists() or not info.read_text():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("the simulator process did not start")
-            time.sleep(0.05)
-        self.info = json.loads(info.read_text())
-        self.conn: Connection = Client(("127.0.0.1", self.info["rpc"]), authkey=env[AUTHKEY_ENV].encode())
-
-    def run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        self.conn.send(list(commands))
-        status, result = self.conn.recv()
-        if status != "ok":
-            raise SystemExit(f"simulator command failed: {result}")
-        return result  # type: ignore[no-any-return]
-
-    def one(self, *command: Any) -> Any:
-        return self.run([command])[0]
-
-    def close(self) -> None:
-        try:
-            self.conn.send(None)
-        finally:
-            self.proc.wait(timeout=60)
+        super().__init__(workdir, module)
 
 
 # ---------------------------------------------------------------------------------- set-up and runs
