@@ -12,20 +12,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.fixtures import seed, write_config
-from sandbox.hubspot import HubSpotSimulator
-from sandbox.odoo import OdooSimulator
-from sync.config import load_config
-from sync.runtime import Runtime, build_runtime
-from sync.store import Store
 from sync.verify import Agreement, check_agreement
+from tests.support.simenv import SimEnv, env_factory
 
 CLI = [sys.executable, "-m", "sync.cli"]
 # Rich wraps at 80 columns when not on a terminal; wide output keeps messages on one line.
@@ -49,22 +43,8 @@ class Result:
 
 
 @dataclass
-class Concord:
-    """Both simulators, a config for them in ``folder``, and the CLI against that config."""
-
-    hub: HubSpotSimulator
-    odoo: OdooSimulator
-    folder: Path
-    state_url: str
-    config: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.configure()
-
-    def configure(self, **options: Any) -> Path:
-        """(Re)write the config; ``options`` as for sandbox.fixtures.config_data (customer=..., ...)."""
-        self.config = write_config(self.folder, self.hub, self.odoo, self.state_url, **options)
-        return self.config
+class Concord(SimEnv):
+    """Both simulators, a config for them in ``folder``, and the CLI (a subprocess) against that config."""
 
     def cli_args(self, *args: str) -> list[str]:
         return [*CLI, *args]
@@ -105,43 +85,9 @@ class Concord:
                 return results
         raise AssertionError(f"no clean sync in {attempts} runs; last:\n{results[-1]}")
 
-    @contextmanager
-    def runtime(self) -> Iterator[Runtime]:
-        """The config's runtime in this process (the oracle's view of both systems and the store)."""
-        rt = build_runtime(load_config(self.config))
-        try:
-            yield rt
-        finally:
-            rt.close()
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        store = Store.open(self.state_url)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    def setup_systems(self) -> None:
-        """What `concord setup` does (tested through the CLI in test_cli.py), in-process for speed."""
-        with self.runtime() as rt:
-            for ep in (rt.crm, rt.erp):
-                ep.connector.setup([ep.spec("customer")])
-
-    def seed(self, *, crm_only: int = 0, erp_only: int = 0, shared: int = 0,
-             erp_overrides: Callable[[int], dict[str, Any]] | None = None) -> list[tuple[str, int]]:
-        """Custom fields, then customers on each side (``shared`` of them on both, same e-mail)."""
-        self.setup_systems()
-        return seed(self.hub, self.odoo, crm_only=crm_only, erp_only=erp_only, shared=shared,
-                    erp_overrides=erp_overrides)
-
     def agreement(self) -> Agreement:
         with self.runtime() as rt:
             return check_agreement(rt, "customer")
-
-    def writes(self) -> tuple[int, int]:
-        """(HubSpot, Odoo) write requests served so far."""
-        return self.hub.write_count, self.odoo.write_count
 
     # ------------------------------------------------------------------ reading the systems directly
     def companies(self) -> list[dict[str, Any]]:
@@ -170,24 +116,9 @@ def assert_no_duplicates(env: Concord, *, companies: int, partners: int) -> None
 @pytest.fixture
 def make_env(tmp_path: Path) -> Iterator[Callable[..., Concord]]:
     """Build a Concord environment; ``hub``/``odoo`` are simulator keyword arguments."""
-    sims: list[Any] = []
-
-    def make(state_url: str | None = None, *, hub: dict[str, Any] | None = None,
-             odoo: dict[str, Any] | None = None, **config: Any) -> Concord:
-        h = HubSpotSimulator(**(hub or {})).start()
-        sims.append(h)
-        o = OdooSimulator(**(odoo or {})).start()
-        sims.append(o)
-        folder = tmp_path / f"env{len(sims) // 2}"
-        folder.mkdir()
-        env = Concord(h, o, folder, state_url or f"sqlite:///{folder / 'concord.db'}")
-        if config:
-            env.configure(**config)
-        return env
-
+    make, stop = env_factory(tmp_path, Concord)
     yield make
-    for sim in sims:
-        sim.stop()
+    stop()
 
 
 @pytest.fixture

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from sandbox.fixtures import seed, write_config
-from sandbox.hubspot import HubSpotSimulator
-from sandbox.odoo import OdooSimulator
 from sync.cli import app
-from sync.config import load_config
-from sync.runtime import Runtime, build_runtime
-from sync.store import Store
+from tests.support.simenv import SimEnv, env_factory
 
 runner = CliRunner()
 
@@ -39,23 +33,10 @@ class Run:
 
 
 @dataclass
-class Env:
-    """Both simulators, a config for them in ``folder``, and the CLI against that config."""
+class Env(SimEnv):
+    """Both simulators, a config for them in ``folder``, and the CLI (in-process) against that config."""
 
-    hub: HubSpotSimulator
-    odoo: OdooSimulator
-    folder: Path
-    state_url: str
-    config: Path = field(init=False)
     reports: int = 0
-
-    def __post_init__(self) -> None:
-        self.configure()
-
-    def configure(self, **options: Any) -> Path:
-        """(Re)write the config; ``options`` as for sandbox.fixtures.config_data."""
-        self.config = write_config(self.folder, self.hub, self.odoo, self.state_url, **options)
-        return self.config
 
     def cli(self, *args: str) -> Run:
         argv = [*args, "-c", str(self.config)]
@@ -76,36 +57,9 @@ class Env:
     def sync(self) -> Run:
         return self.cli("sync", "--json")
 
-    @contextmanager
-    def runtime(self) -> Iterator[Runtime]:
-        rt = build_runtime(load_config(self.config))
-        try:
-            yield rt
-        finally:
-            rt.close()
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        store = Store.open(self.state_url)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    def seed(self, *, crm_only: int = 0, erp_only: int = 0, shared: int = 0) -> list[tuple[str, int]]:
-        """Custom fields (`concord setup`), then customers (``shared`` on both sides, same e-mail)."""
-        with self.runtime() as rt:
-            for ep in (rt.crm, rt.erp):
-                ep.connector.setup([ep.spec("customer")])
-        return seed(self.hub, self.odoo, crm_only=crm_only, erp_only=erp_only, shared=shared)
-
     def reset_counters(self) -> None:
         self.hub.reset_log()
         self.odoo.reset_log()
-
-    def writes(self) -> tuple[int, int]:
-        """(HubSpot, Odoo) write requests served since the last reset."""
-        return self.hub.write_count, self.odoo.write_count
 
     # ------------------------------------------------------------------ behind Concord's back
     def purge_company(self, record_id: str) -> None:
@@ -143,22 +97,9 @@ def summary(f: dict[str, Any]) -> tuple[Any, ...]:
 
 @pytest.fixture
 def make_env(tmp_path: Path) -> Iterator[Callable[..., Env]]:
-    sims: list[Any] = []
-
-    def make(state_url: str | None = None, **config: Any) -> Env:
-        hub = HubSpotSimulator().start()
-        odoo = OdooSimulator().start()
-        sims.extend([hub, odoo])
-        folder = tmp_path / f"env{len(sims) // 2}"
-        folder.mkdir()
-        env = Env(hub, odoo, folder, state_url or f"sqlite:///{folder / 'concord.db'}")
-        if config:
-            env.configure(**config)
-        return env
-
+    make, stop = env_factory(tmp_path, Env)
     yield make
-    for sim in sims:
-        sim.stop()
+    stop()
 
 
 @pytest.fixture
