@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -243,6 +242,32 @@ def db_upgrade(config: str = ConfigOpt, state: str = StateOpt) -> None:
         out.print(f"state store {store.url_for_display}: {before or 'empty'} -> {after}")
     finally:
         store.close()
+
+
+@db_app.command("prune")
+def db_prune(config: str = ConfigOpt,
+             older_than: str = typer.Option(None, "--older-than",
+                                            help="e.g. 30d; default: the config's state.retention"),
+             state: str = StateOpt) -> None:
+    """Delete finished runs, resolved dead letters and conflicts, and processed webhook events
+    older than the retention (the daemon does this every hour)."""
+    from sync.config import parse_duration
+    from sync.housekeeping import prune
+    from sync.store import Store
+    cfg = load(config)
+    try:
+        keep = parse_duration(older_than) if older_than is not None else cfg.state.retention
+        if not keep:
+            raise ValueError("expected a duration of more than 0, like 30d")
+    except ValueError as exc:
+        err.print(f"--older-than {older_than!r}: {exc}")
+        raise typer.Exit(2) from None
+    store = Store.open(state or cfg.state.url)
+    try:
+        counts = prune(store, keep)
+    finally:
+        store.close()
+    out.print(", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) + " deleted")
 
 
 # ---------------------------------------------------------------------------------- mapping test

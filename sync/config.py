@@ -130,6 +130,9 @@ class StateConfig(Section):
     """Where the state store lives (SQLAlchemy URL)."""
 
     url: str = Field("sqlite:///concord.db", description="sqlite:///file.db or postgresql+psycopg://...")
+    retention: PositiveDuration = Field(timedelta(days=90), description=(
+        "finished runs, resolved dead letters and resolved conflicts older than this are deleted "
+        "(hourly by the daemon, or `concord db prune`)"))
 
 
 _BUILTIN_ERRORS = frozenset(get_args(ErrorType))

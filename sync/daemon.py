@@ -32,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from sync.config import Config
+from sync.housekeeping import prune
 from sync.mapping import MappingError
 from sync.metrics import Metrics
 from sync.pipeline import DIRECTIONS, EntityPipeline, PipelineStopped
@@ -46,7 +47,6 @@ INBOX_CLAIM_TTL = timedelta(seconds=60)
 INBOX_POLL = 1.0  # seconds between inbox polls when nothing woke the worker
 SYNC_BATCH = 100  # ids per sync_ids call (one batch read on each side)
 DEAD_LETTER_SWEEP = 30.0  # seconds between dead-letter retry sweeps
-INBOX_RETENTION = timedelta(days=7)
 CONNECT_BACKOFF_MAX = 60.0
 
 EXIT_OK, EXIT_INPUT, EXIT_UNREACHABLE = 0, 2, 3
@@ -778,7 +778,7 @@ class Daemon:
                                name="lease heartbeat", next_run_time=now,
                                misfire_grace_time=max(1, int(beat)), replace_existing=True)
         self.scheduler.add_job(self._housekeeping_job, IntervalTrigger(hours=1), id="housekeeping",
-                               name="inbox retention", misfire_grace_time=3600, replace_existing=True)
+                               name="store retention", misfire_grace_time=3600, replace_existing=True)
         self._inbox_thread = threading.Thread(target=self._inbox_loop, name="concord-inbox", daemon=True)
         self._inbox_thread.start()
 
@@ -879,12 +879,9 @@ class Daemon:
             return
         with self._job():
             try:
-                purged = self.rt.store.inbox_purge(INBOX_RETENTION)
+                prune(self.rt.store, self.config.state.retention)
             except Exception as exc:  # retention is best effort; the next hour tries again
-                log.warning("inbox.purge_failed", error=f"{type(exc).__name__}: {exc}")
-                return
-            if purged:
-                log.info("inbox.purged", events=purged, older_than_days=INBOX_RETENTION.days)
+                log.warning("store.prune_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _inbox_pipeline(self, entity: str) -> Any:
         assert self.rt is not None and self.leases is not None

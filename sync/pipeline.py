@@ -24,6 +24,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
+from sync.housekeeping import close_abandoned_runs
 from sync.merge import Side, diff, flatten, merge, unflatten
 from sync.model import content_hash
 from sync.refs import ERP_PREFIX, RefTranslator
@@ -154,7 +155,10 @@ class EntityPipeline:
         report = RunReport(self.entity)
         started = time.monotonic()
         calls_before = self.rt.api_calls()
-        run_id = None if self.dry_run else self.rt.store.start_run(self.pipeline, self.rt.instance)
+        run_id = None
+        if not self.dry_run:
+            close_abandoned_runs(self.rt.store, self.pipeline)
+            run_id = self.rt.store.start_run(self.pipeline, self.rt.instance)
         status = "ok"
         try:
             for source, target in self.directions():

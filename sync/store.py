@@ -921,6 +921,35 @@ class Tx:
         if res.rowcount == 0:
             raise RecordNotFound(f"no run with id {run_id}")
 
+    def close_abandoned_runs(self, pipeline: str, alive: Callable[[str], bool]) -> int:
+        """Mark ``pipeline``'s runs still 'running' whose instance is gone (``alive`` says) as interrupted.
+
+        A process killed mid-run never finishes its row; without this it would read 'running' forever.
+        """
+        rows = self._conn.execute(select(RUNS.c.id, RUNS.c.instance).where(
+            RUNS.c.pipeline == pipeline, RUNS.c.status == "running")).all()
+        dead = [r.id for r in rows if not alive(r.instance)]
+        for chunk in _chunks(dead, IN_CHUNK):
+            self._conn.execute(update(RUNS).where(RUNS.c.id.in_(chunk), RUNS.c.status == "running").values(
+                status="interrupted", error="abandoned: its process ended without finishing the run"))
+        return len(dead)
+
+    def prune_history(self, older_than: timedelta) -> dict[str, int]:
+        """Delete finished runs, resolved dead letters and resolved conflicts older than ``older_than``.
+
+        Each pipeline's newest successful run is kept whatever its age: /readyz and `concord status`
+        report its age. Open dead letters and conflicts are never deleted.
+        """
+        cutoff = self._now() - older_than
+        newest_ok = select(func.max(RUNS.c.id)).where(RUNS.c.status == "ok").group_by(RUNS.c.pipeline)
+        runs = self._conn.execute(delete(RUNS).where(
+            RUNS.c.status != "running", RUNS.c.started_at < cutoff, RUNS.c.id.not_in(newest_ok)))
+        dead = self._conn.execute(delete(DEAD).where(DEAD.c.resolved_at.is_not(None), DEAD.c.resolved_at < cutoff))
+        conflicts = self._conn.execute(delete(CONFLICTS).where(CONFLICTS.c.resolved_at.is_not(None),
+                                                               CONFLICTS.c.resolved_at < cutoff))
+        return {"runs": int(runs.rowcount or 0), "dead_letters": int(dead.rowcount or 0),
+                "conflicts": int(conflicts.rowcount or 0)}
+
     def last_runs(self, pipeline: str | None = None, limit: int = 20) -> list[Run]:
         """The most recent runs, newest first."""
         stmt = select(RUNS).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc()).limit(limit)
@@ -1309,6 +1338,8 @@ class Store:
     # ------------------------------------------------------------------------------ runs
     start_run = _in_write_tx(Tx.start_run)
     finish_run = _in_write_tx(Tx.finish_run)
+    close_abandoned_runs = _in_write_tx(Tx.close_abandoned_runs)
+    prune_history = _in_write_tx(Tx.prune_history)
     last_runs = _in_read_tx(Tx.last_runs)
     last_successful_run = _in_read_tx(Tx.last_successful_run)
 

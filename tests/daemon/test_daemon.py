@@ -201,3 +201,16 @@ def test_a_pipeline_taken_over_by_the_heartbeat_runs_at_once(make_daemon, pipeli
         assert wait_for(lambda: ("customer", 2) in pipelines.created, 10)
     finally:
         d.shutdown(timeout=10)
+
+
+def test_housekeeping_prunes_history_past_the_configured_retention(make_daemon, clocked_store, clock):
+    """The hourly job deletes old finished runs (a pipeline's newest success stays) and old processed
+    webhook events; what is recent or still open is kept."""
+    d = make_daemon()
+    for status in ("failed", "ok", "ok"):
+        clocked_store.finish_run(clocked_store.start_run("customer", "me"), status=status, counts={}, api_calls={})
+    clock.advance((d.config.state.retention + timedelta(days=1)).total_seconds())
+    recent = clocked_store.start_run("customer", "me")
+    d._housekeeping_job()
+    assert [r.id for r in clocked_store.last_runs("customer")][0] == recent
+    assert [r.status for r in clocked_store.last_runs("customer")] == ["running", "ok"]

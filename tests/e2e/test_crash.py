@@ -127,6 +127,12 @@ def run_crash_test(env: Concord, *, kills: int, seed: int, latency: float = 0.02
     assert env.writes() == writes, "a pass after convergence wrote to a system"
     counts = again.json()[0]["counts"]
     assert counts["created"] == counts["updated"] == counts["updated_back"] == 0
+    # The killed runs' rows were closed by the runs after them, not left 'running' for ever.
+    with env.store() as store:
+        runs = store.last_runs("customer", limit=1000)
+    abandoned = [r for r in runs if r.status == "interrupted" and "abandoned" in (r.error or "")]
+    assert abandoned and all(r.status == "ok" or r in abandoned for r in runs), [(r.status, r.error) for r in runs]
+    assert len(abandoned) <= kills
 
 
 def test_sigkill_during_initial_sync_leaves_no_duplicates(make_env: Callable[..., Concord], store_url: str) -> None:
