@@ -7,6 +7,7 @@ are computed. ``light`` reads skip the last two (key lookups before a write need
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -46,6 +47,33 @@ def _next_second(second: str) -> str:
     parsed = parse_datetime(second)
     assert parsed is not None
     return format_datetime(parsed + timedelta(seconds=1))
+
+
+def _many2one_id(value: Any) -> Any:
+    """The id of a many2one as search_read sends it (``[id, name]``), or the value itself."""
+    return value[0] if isinstance(value, (list, tuple)) and value else value
+
+
+def _wm_order(record: NativeRecord) -> tuple[Any, ...]:
+    return (record.updated_at is None, record.updated_at, int(record.id) if record.id.isdigit() else 0, record.id)
+
+
+def _merged(streams: Sequence[Iterator[Page]], page_size: int) -> Iterator[Page]:
+    """Pages of several change feeds, each in (updated_at, id) order, merged into one such feed."""
+    records = heapq.merge(*(r for r in (_flatten(s) for s in streams)), key=_wm_order)
+    page: list[NativeRecord] = []
+    for record in records:
+        page.append(record)
+        if len(page) >= page_size:
+            yield Page(page)
+            page = []
+    if page:
+        yield Page(page)
+
+
+def _flatten(pages: Iterator[Page]) -> Iterator[NativeRecord]:
+    for page in pages:
+        yield from page.records
 
 
 def numeric_ids(ids: Sequence[str]) -> list[int]:
@@ -88,48 +116,87 @@ class Reader:
         if spec.options.get("full_scan"):
             yield from self.iter_all(spec)
             return
+        own = self._iter_own_changes(spec, since)
+        via = list(spec.options.get("changed_with") or ())
+        if since is None or not via:  # a full read lists every record through its own feed anyway
+            yield from own
+            return
+        streams = [own, *(self._iter_changes_via(spec, field, since) for field in via)]
+        yield from _merged(streams, self.page_size)
+
+    def _iter_own_changes(self, spec: EntitySpec, since: Watermark | None) -> Iterator[Page]:
         upd = updated_field(spec)
         cache = self._relations.run_cache()
         base = self.base_domain(spec)
-        lower: str | None = format_datetime(since.updated_at) if since is not None else None
+
+        def fetch(domain: Domain, order: str, limit: int) -> list[dict[str, Any]]:
+            return self.search_rows(spec, and_domains([base, domain]), order=order, limit=limit)
+
+        for rows in self._scan_by_second(spec, fetch, upd, since):
+            yield Page(self.to_records(spec, rows, cache))
+
+    def _iter_changes_via(self, spec: EntitySpec, field: str, since: Watermark) -> Iterator[Page]:
+        """Records whose ``field`` (a many2one) points at a record changed since ``since``, stamped
+        with that record's write_date: a product.product when its template was edited, which
+        moves only the template's write_date (``options.changed_with: [product_tmpl_id]``)."""
+        parent = self._schema.relation(spec.object, field, f"options.changed_with.{field}")
+        cache = self._relations.run_cache()
+        base = self.base_domain(spec)
+
+        def fetch(domain: Domain, order: str, limit: int) -> list[dict[str, Any]]:
+            return list(self._rpc.execute_kw(parent, "search_read", [domain], {
+                "fields": ["id", "write_date"], "order": order, "limit": limit,
+                "context": NO_ACTIVE_TEST}) or [])
+
+        for parents in self._scan_by_second(spec, fetch, "write_date", since):
+            stamp = {p["id"]: parse_datetime(p.get("write_date")) for p in parents}
+            rows = self.search_rows(spec, and_domains([base, [(field, "in", sorted(stamp))]]), order="id asc",
+                                    extra=[field])
+            records = self.to_records(spec, rows, cache)
+            for row, record in zip(rows, records, strict=True):
+                record.updated_at = stamp.get(_many2one_id(row.get(field)))
+            records.sort(key=_wm_order)
+            if records:
+                yield Page(records)
+
+    def _scan_by_second(self, spec: EntitySpec, fetch: Any, upd: str,
+                        since: Watermark | None) -> Iterator[list[dict[str, Any]]]:
+        """Row pages of ``fetch(domain, order, limit)`` in (``upd``, id) order from ``since`` on."""
+        lower: str | None = format_datetime(since.updated_at) if since is not None and since.updated_at else None
         while True:
             start: Domain = [(upd, ">=", lower)] if lower is not None else []
-            rows = self.search_rows(spec, and_domains([base, start]), order=f"{upd} asc, id asc",
-                                    limit=self.page_size)
+            rows = fetch(start, f"{upd} asc, id asc", self.page_size)
             if not rows:
                 return
             if len(rows) < self.page_size:
-                yield Page(self.to_records(spec, rows, cache))
+                yield rows
                 return
             last_second = _second(rows[-1][upd])
             if _second(rows[0][upd]) == last_second:
                 # The whole page is one second: walk that second by id, then go on after it.
-                yield from self._walk_second(spec, base, last_second, cache)
+                yield from self._walk_second(spec, fetch, upd, last_second)
                 nxt = _next_second(last_second)
                 if lower is not None and nxt <= lower:
                     raise _no_progress(spec)
                 lower = nxt
                 continue
-            done = [r for r in rows if _second(r[upd]) != last_second]
-            yield Page(self.to_records(spec, done, cache))
+            yield [r for r in rows if _second(r[upd]) != last_second]
             if lower is not None and last_second <= lower:
                 raise _no_progress(spec)
             lower = last_second
 
-    def _walk_second(self, spec: EntitySpec, base: Domain, second: str, cache: RunCache) -> Iterator[Page]:
-        """Every record whose write_date falls in ``[second, second + 1 s)``, by id."""
-        upd = updated_field(spec)
+    def _walk_second(self, spec: EntitySpec, fetch: Any, upd: str, second: str) -> Iterator[list[dict[str, Any]]]:
+        """Every row whose ``upd`` falls in ``[second, second + 1 s)``, by id."""
         window: Domain = [(upd, ">=", second), (upd, "<", _next_second(second))]
         last_id = 0
         while True:
-            rows = self.search_rows(spec, and_domains([base, window, [("id", ">", last_id)]]),
-                                    order="id asc", limit=self.page_size)
+            rows = fetch(and_domains([window, [("id", ">", last_id)]]), "id asc", self.page_size)
             if not rows:
                 return
             if rows[-1]["id"] <= last_id:
                 raise _no_progress(spec)
             # Within one second the id order is the change order the caller's cursor expects.
-            yield Page(self.to_records(spec, rows, cache))
+            yield rows
             if len(rows) < self.page_size:
                 return
             last_id = rows[-1]["id"]

@@ -183,3 +183,21 @@ def test_webhook_custom_header_name() -> None:
     assert conn.parse_webhook(hook({"_model": "res.partner", "_id": 1}, headers={"X-Odoo-Secret": TOKEN}))
     with pytest.raises(WebhookRejected):
         conn.parse_webhook(hook({"_model": "res.partner", "_id": 1}, headers={"X-Concord-Token": TOKEN}))
+
+
+def test_change_feeds_merge_into_one_in_watermark_order() -> None:
+    """Variants changed themselves and variants whose template changed: one (updated_at, id) feed."""
+    from datetime import UTC, datetime
+
+    from connectors.base import NativeRecord, Page
+    from connectors.odoo.reader import _merged
+
+    def rec(rid: str, second: int) -> NativeRecord:
+        return NativeRecord(id=rid, updated_at=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC), data={})
+
+    own = iter([Page([rec("3", 1), rec("10", 1)]), Page([rec("4", 5)])])
+    via = iter([Page([rec("2", 1), rec("3", 3)]), Page([rec("9", 4), rec("1", 9)])])
+    pages = list(_merged([own, via], page_size=4))
+    assert [len(p.records) for p in pages] == [4, 3]
+    order = [(r.updated_at.second, r.id) for p in pages for r in p.records]  # type: ignore[union-attr]
+    assert order == [(1, "2"), (1, "3"), (1, "10"), (3, "3"), (4, "9"), (5, "4"), (9, "1")]
