@@ -35,6 +35,7 @@ from pydantic_core.core_schema import ErrorType
 
 from connectors import registry
 from connectors.settings import ConnectorSettings
+from sync.config_errors import pydantic_errors, secret_paths
 from sync.model import ENTITIES, field_names
 from sync.yamlsrc import (
     SourceError,
@@ -44,8 +45,6 @@ from sync.yamlsrc import (
     YamlSyntaxError,
     load_yaml,
     mask_secrets,
-    pydantic_errors,
-    secret_paths,
 )
 
 log = structlog.get_logger("concord.config")

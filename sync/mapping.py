@@ -20,8 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from connectors.base import EntitySpec
+from sync.config_errors import pydantic_errors
 from sync.model import ENTITIES
-from sync.transforms import Transform, TransformArgsError, TransformValueError, make_transform, transform_names
+from sync.transforms import (
+    Transform,
+    TransformArgsError,
+    TransformValueError,
+    make_transform,
+    transform_names,
+)
 from sync.yamlsrc import (
     SourceError,
     SourceErrors,
@@ -31,7 +38,6 @@ from sync.yamlsrc import (
     describe,
     load_yaml,
     parse_yaml,
-    pydantic_errors,
 )
 
 if TYPE_CHECKING:
