@@ -944,7 +944,13 @@ class Tx:
             return int(epoch)
         ins = (self._insert(LEASES).values(name=name, owner=owner, epoch=1, expires_at=now + ttl)
                .on_conflict_do_nothing(index_elements=[LEASES.c.name]).returning(LEASES.c.epoch))
-        return 1 if self._conn.execute(ins).first() is not None else None
+        if self._conn.execute(ins).first() is not None:
+            return 1
+        # A concurrent transaction created the row first (PostgreSQL: the insert waited for its
+        # commit). That may have been this same owner (a daemon's heartbeat and a pipeline job both
+        # acquiring at start): the update sees the committed row now and says who holds it.
+        epoch = self._conn.execute(stmt).scalar()
+        return int(epoch) if epoch is not None else None
 
     def renew_lease(self, name: str, owner: str, epoch: int, ttl: timedelta) -> bool:
         """Extend a lease we hold at ``epoch``; False if someone else has taken it since."""
