@@ -31,6 +31,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync import inbox_wake
 from sync.config import Config
 from sync.mapping import MappingError
 from sync.metrics import Metrics
@@ -569,6 +570,7 @@ class Daemon:
         self._active = 0
         self._active_cond = threading.Condition()
         self._inbox_thread: threading.Thread | None = None
+        self._listener: inbox_wake.InboxListener | None = None
         self._connect_attempts = 0
         self._connect_error: str | None = None
         self._started = False
@@ -645,6 +647,8 @@ class Daemon:
                     with suppress(Exception):
                         job.remove()
         finished = self._wait_idle(deadline)
+        if self._listener is not None:  # it notices ``stopping`` within its 1 s timeout
+            self._listener.join(max(0.0, min(2.0, deadline - time.monotonic())))
         with suppress(SchedulerNotRunningError):
             self.scheduler.shutdown(wait=False)
         if self.leases is not None:
@@ -781,6 +785,16 @@ class Daemon:
                                name="inbox retention", misfire_grace_time=3600, replace_existing=True)
         self._inbox_thread = threading.Thread(target=self._inbox_loop, name="concord-inbox", daemon=True)
         self._inbox_thread.start()
+        self._start_listener()
+
+    def _start_listener(self) -> None:
+        """On PostgreSQL, wake the inbox worker when another instance queues events (inbox_wake.py)."""
+        engine = getattr(self.rt.store, "engine", None) if self.rt is not None else None
+        connect = inbox_wake.listen_connect(engine) if engine is not None else None
+        if connect is None:
+            return
+        self._listener = inbox_wake.InboxListener(connect, self._wake.set, self.stopping)
+        self._listener.start()
 
     # ------------------------------------------------------------------ jobs
     def run_pipeline(self, entity: str) -> Any:
@@ -894,8 +908,8 @@ class Daemon:
                                      else self.stopping.is_set)
 
     def _inbox_loop(self) -> None:
-        """The inbox worker: woken by each accepted webhook, otherwise polling every second
-        (events accepted by another instance arrive through the shared store)."""
+        """The inbox worker: woken by each webhook accepted here or (PostgreSQL) by another
+        instance, otherwise polling every second."""
         assert self.inbox is not None
         next_sweep = 0.0
         while not self.stopping.is_set():

@@ -56,6 +56,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from connectors.base import Watermark
+from sync import inbox_wake
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -986,7 +987,11 @@ class Tx:
                 "kind": ev.kind, "payload": ev.payload or {}, "received_at": ev.received_at or now})
         stmt = (self._insert(INBOX).on_conflict_do_nothing(index_elements=[INBOX.c.system, INBOX.c.event_id])
                 .returning(INBOX.c.id))
-        return len(self._conn.execute(stmt, list(rows.values())).all())
+        added = len(self._conn.execute(stmt, list(rows.values())).all())
+        if added and self._conn.dialect.name == "postgresql":
+            # Wakes the instance that owns these events' pipeline at commit (sync/inbox_wake.py).
+            self._conn.execute(inbox_wake.NOTIFY)
+        return added
 
     def inbox_claim(self, worker: str, limit: int, ttl: timedelta, *, system: str | None = None,
                     objects: Sequence[str] | None = None) -> list[InboxEvent]:
