@@ -323,11 +323,14 @@ class InboxWorker:
     # ------------------------------------------------------------------ inbox
     def run_once(self) -> int:
         """Claim and process one round of events; returns how many were claimed."""
-        if not self.store.inbox_pending():  # a cheap read spares the idle loop a write transaction
-            return 0
         with self._owned_and_locked() as entities:
+            claimable = self._claimable(entities)
+            # An instance that owns nothing (it only takes webhooks for the others) skips the store
+            # altogether; else a cheap read spares the idle loop a write transaction.
+            if not claimable or not self.store.inbox_pending():
+                return 0
             claimed = 0
-            for system, objects in self._claimable(entities).items():
+            for system, objects in claimable.items():
                 if self.stopping.is_set():
                     break
                 events = self.store.inbox_claim(self.instance, self.claim_limit, self.claim_ttl,
@@ -338,11 +341,14 @@ class InboxWorker:
             return claimed
 
     def _claimable(self, entities: set[str]) -> dict[str, set[str]]:
-        """Per system, the objects whose events may be claimed: every entity they feed is ours."""
+        """Per system, the objects whose events may be claimed: every entity they feed is ours, and
+        leftovers of objects nothing syncs, cleared by the instances that own a pipeline."""
         out: dict[str, set[str]] = {}
         for (system, obj), targets in self.routes.sources.items():
             if targets and all(e in entities for e, _ in targets):
                 out.setdefault(system, set()).add(obj)
+        if self.entities and not entities:
+            return out  # the owners clear leftovers; every wake-up here would cost a claim for nothing
         for system, objects in self.routes.idle.items():
             if objects:
                 out.setdefault(system, set()).update(objects)
