@@ -1,6 +1,7 @@
 """Benchmark of webhook-driven sync: from a change in HubSpot to the Odoo write that carries it.
 
-    python -m bench.webhooks [--rate 50] [--seconds 60] [--latency 0.02] [--profile FILE]
+    python -m bench.webhooks [--rate 50] [--seconds 60] [--latency 0.02] [--state URL] [--instances 2]
+                             [--profile FILE]
 
 Both simulators run in this process, every API call on them delayed by ``--latency`` seconds.
 HubSpot is seeded with one company per change to come (so that no change overwrites one still in
@@ -12,6 +13,11 @@ each marker once the write is applied. Latency = that stamp minus the moment of 
 both on this process's monotonic clock.
 
 The daemon's CPU time and RSS come from psutil (peak: the kernel's high-water mark, VmHWM).
+``--instances 2`` (PostgreSQL ``--state`` only) starts a second daemon on the same store once the
+first owns the pipeline, and sends the webhooks to the second: every event then reaches its
+owner through the shared store (LISTEN/NOTIFY, see sync/inbox_wake.py). A PostgreSQL ``--state``
+gets a fresh schema, dropped afterwards.
+
 ``--profile FILE`` runs the daemon under py-spy (raw collapsed stacks, idle included) and prints
 where the inbox worker thread spends its wall time. Exit status: 0 when every change reached
 Odoo, 1 when any was lost, 2 when the set-up failed.
@@ -32,12 +38,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from bench.customers import state_url as bench_state_url
 from sandbox.core import Faults, Request, Response
 from sandbox.hubspot import HubSpotSimulator
 from sandbox.odoo import OdooSimulator
@@ -221,11 +229,13 @@ class JsonLog:
 class DaemonProcess:
     """`concord daemon` as a subprocess (optionally under py-spy), logging JSON to a file."""
 
-    def __init__(self, config: Path, workdir: Path, listen: str, profile: Path | None = None) -> None:
+    def __init__(self, config: Path, workdir: Path, listen: str, profile: Path | None = None,
+                 instance: str = "bench") -> None:
         self.listen = listen
-        self.log = JsonLog(workdir / "daemon.log")
+        self.instance = instance
+        self.log = JsonLog(workdir / ("daemon.log" if instance == "bench" else f"daemon-{instance}.log"))
         self._log_file = self.log.path.open("ab")
-        argv = [sys.executable, "-m", "sync.cli", "daemon", "-c", str(config), "--instance", "bench",
+        argv = [sys.executable, "-m", "sync.cli", "daemon", "-c", str(config), "--instance", instance,
                 "--listen", listen]
         self.profile = profile
         if profile is not None:
@@ -369,6 +379,7 @@ class Outcome:
     hub_calls: Counter[str] = field(default_factory=Counter)
     odoo_calls: Counter[str] = field(default_factory=Counter)
     deliveries: list[Any] = field(default_factory=list)
+    intake: Usage | None = None  # the second daemon, which took the webhooks (--instances 2)
 
     def latencies_ms(self) -> list[tuple[float, float]]:
         """(seconds into the run, latency ms) of every applied change, in send order."""
@@ -398,9 +409,10 @@ def report(args: argparse.Namespace, outcome: Outcome, companies: int, log: Json
     bad = [d for d in posts if d.status is None or not 200 <= d.status < 300]
     events_posted = sum(len(d.events) for d in posts)
     synced = log.events("inbox.synced")
-    return [
+    setup = (" webhooks to a second daemon that does not own the pipeline" if args.instances == 2 else "")
+    lines = [
         f"webhook -> Odoo write latency: {args.rate:g} changes/s for {args.seconds:g} s, "
-        f"{args.latency * 1000:g} ms per API call, {companies:,} companies",
+        f"{args.latency * 1000:g} ms per API call, {companies:,} companies{setup}",
         f"  latency (ms)     p50 {fmt_ms(percentile(lat, 50))}   p95 {fmt_ms(percentile(lat, 95))}   "
         f"p99 {fmt_ms(percentile(lat, 99))}   max {fmt_ms(max(lat, default=math.nan))}   (target p95 <= 1,000)",
         f"  events           sent {sent}, applied {applied}, lost {outcome.lost}",
@@ -417,6 +429,12 @@ def report(args: argparse.Namespace, outcome: Outcome, companies: int, log: Json
         f"                   Odoo {calls_text(outcome.odoo_calls)}",
         "  latency by time  " + by_slice(timed, args.seconds),
     ]
+    if outcome.intake is not None:
+        i = outcome.intake
+        lines.insert(7, f"  intake daemon    CPU {i.cpu_seconds:.1f} s over {i.wall_seconds:.1f} s "
+                        f"({100 * i.cpu_seconds / max(i.wall_seconds, 1e-9):.0f} % of one core), "
+                        f"RSS peak {i.rss_peak / mb:.0f} MB")
+    return lines
 
 
 def calls_text(counts: Counter[str]) -> str:
@@ -477,6 +495,11 @@ def summarize_profile(path: Path, focus: str = INBOX_FRAME, top: int = 12) -> li
 # ---------------------------------------------------------------------------------- main
 def run(args: argparse.Namespace, workdir: Path) -> int:
     """Set up, measure, print; the exit status."""
+    with ExitStack() as stack:
+        return _run(args, workdir, stack)
+
+
+def _run(args: argparse.Namespace, workdir: Path, stack: ExitStack) -> int:
     from sync import logging as clog
     clog.configure("warning", "console")  # the in-process initial sync stays quiet
 
@@ -484,8 +507,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     hub = HubSpotSimulator(faults=Faults()).start()
     odoo = OdooSimulator(faults=Faults()).start()
     daemon: DaemonProcess | None = None
+    intake: DaemonProcess | None = None
     try:
-        state_url = args.state or f"sqlite:///{workdir / 'concord.db'}"
+        state_url = stack.enter_context(bench_state_url(args.state, workdir))
         config = write_bench_config(workdir, hub, odoo, state_url)
         seconds = initial_sync(config, companies, hub)
         print(f"set-up: initial sync of {companies:,} customers in {seconds:.1f} s", flush=True)
@@ -495,9 +519,18 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         daemon = DaemonProcess(config, workdir, free_listen(), profile=args.profile)
         if daemon.wait_event("web.listening", 60) is None:
             raise BenchSetupError("the daemon did not start listening:\n" + daemon.tail())
-        hub.configure_webhooks(f"{daemon.url}/webhooks/hubspot")
-        if daemon.wait_event("run.finished", 120) is None:  # the start-up poll, before the load
+        started = daemon.wait_event("run.finished", 120)  # the start-up poll, before the load
+        if started is None or started.get("status") != "ok":
             raise BenchSetupError("the daemon's start-up run did not finish:\n" + daemon.tail())
+        receiver = daemon
+        if args.instances == 2:
+            # The first daemon holds the customer lease by now: the second only takes webhooks,
+            # so every event has to reach the owner through the shared store.
+            intake = DaemonProcess(config, workdir, free_listen(), instance="bench-2")
+            if intake.wait_event("web.listening", 60) is None:
+                raise BenchSetupError("the second daemon did not start listening:\n" + intake.tail())
+            receiver = intake
+        hub.configure_webhooks(f"{receiver.url}/webhooks/hubspot")
 
         watch = MarkerWatch()
         odoo.observers.append(watch)
@@ -505,16 +538,25 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         odoo.reset_log()
         meter = ResourceMeter(daemon.pid)
         meter.start()
+        intake_meter = ResourceMeter(intake.pid) if intake is not None else None
+        if intake_meter is not None:
+            intake_meter.start()
         ids = [c["id"] for c in hub.all("companies")]
         print(f"load: {args.rate:g} changes/s for {args.seconds:g} s ...", flush=True)
         sent = send_changes(hub, ids, args.rate, args.seconds)
         wait_applied(watch, len(sent), stall=args.drain, cap=args.drain_cap, daemon=daemon)
         if not daemon.alive():
             raise BenchSetupError("the daemon died during the run:\n" + daemon.tail())
+        if intake is not None and not intake.alive():
+            raise BenchSetupError("the second daemon died during the run:\n" + intake.tail())
         usage = meter.stop()
+        intake_usage = intake_meter.stop() if intake_meter is not None else None
         hub.flush_webhooks(5)
         outcome = Outcome(sent, watch.seen(), usage, Counter(hub.counts), Counter(odoo.counts),
-                          list(hub.webhook_deliveries))
+                          list(hub.webhook_deliveries), intake=intake_usage)
+        if intake is not None:
+            intake.stop()
+            intake = None
         finished, daemon = daemon, None
         code = finished.stop()
         print()
@@ -528,8 +570,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print(f"\nresult: {'OK' if outcome.lost == 0 else 'LOST EVENTS'}   (work folder {workdir})")
         return 0 if outcome.lost == 0 else 1
     finally:
-        if daemon is not None:
-            daemon.stop()
+        for proc in (intake, daemon):
+            if proc is not None:
+                proc.stop()
         hub.stop()
         odoo.stop()
 
@@ -546,12 +589,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=30.0,
                         help="after sending, give up when no change arrived for this many seconds")
     parser.add_argument("--drain-cap", type=float, default=600.0, help="after sending, wait at most this long")
-    parser.add_argument("--state", default=None, help="state store URL (default: SQLite in the work folder)")
+    parser.add_argument("--state", default=None,
+                        help="state store URL (default: SQLite in the work folder; PostgreSQL: a fresh schema)")
+    parser.add_argument("--instances", type=int, choices=(1, 2), default=1,
+                        help="2: a second daemon (same PostgreSQL store) takes the webhooks while the first "
+                             "owns the pipeline")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the daemon under py-spy, raw stacks to this file, and summarise them")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.latency < 0:
         parser.error("--rate and --seconds must be positive and --latency not negative")
+    if args.instances == 2 and not (args.state or "").startswith("postgres"):
+        parser.error("--instances 2 needs a PostgreSQL --state (the daemons share the store)")
     if args.companies and args.companies < int(args.rate * args.seconds):
         parser.error("--companies must be at least rate x seconds (one company per change)")
     return args

@@ -31,6 +31,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync import inbox_wake
 from sync.config import Config
 from sync.housekeeping import prune
 from sync.mapping import MappingError
@@ -322,11 +323,14 @@ class InboxWorker:
     # ------------------------------------------------------------------ inbox
     def run_once(self) -> int:
         """Claim and process one round of events; returns how many were claimed."""
-        if not self.store.inbox_pending():  # a cheap read spares the idle loop a write transaction
-            return 0
         with self._owned_and_locked() as entities:
+            claimable = self._claimable(entities)
+            # An instance that owns nothing (it only takes webhooks for the others) skips the store
+            # altogether; else a cheap read spares the idle loop a write transaction.
+            if not claimable or not self.store.inbox_pending():
+                return 0
             claimed = 0
-            for system, objects in self._claimable(entities).items():
+            for system, objects in claimable.items():
                 if self.stopping.is_set():
                     break
                 events = self.store.inbox_claim(self.instance, self.claim_limit, self.claim_ttl,
@@ -337,11 +341,14 @@ class InboxWorker:
             return claimed
 
     def _claimable(self, entities: set[str]) -> dict[str, set[str]]:
-        """Per system, the objects whose events may be claimed: every entity they feed is ours."""
+        """Per system, the objects whose events may be claimed: every entity they feed is ours, and
+        leftovers of objects nothing syncs, cleared by the instances that own a pipeline."""
         out: dict[str, set[str]] = {}
         for (system, obj), targets in self.routes.sources.items():
             if targets and all(e in entities for e, _ in targets):
                 out.setdefault(system, set()).add(obj)
+        if self.entities and not entities:
+            return out  # the owners clear leftovers; every wake-up here would cost a claim for nothing
         for system, objects in self.routes.idle.items():
             if objects:
                 out.setdefault(system, set()).update(objects)
@@ -569,6 +576,7 @@ class Daemon:
         self._active = 0
         self._active_cond = threading.Condition()
         self._inbox_thread: threading.Thread | None = None
+        self._listener: inbox_wake.InboxListener | None = None
         self._connect_attempts = 0
         self._connect_error: str | None = None
         self._started = False
@@ -645,6 +653,8 @@ class Daemon:
                     with suppress(Exception):
                         job.remove()
         finished = self._wait_idle(deadline)
+        if self._listener is not None:  # it notices ``stopping`` within its 1 s timeout
+            self._listener.join(max(0.0, min(2.0, deadline - time.monotonic())))
         with suppress(SchedulerNotRunningError):
             self.scheduler.shutdown(wait=False)
         if self.leases is not None:
@@ -781,6 +791,16 @@ class Daemon:
                                name="store retention", misfire_grace_time=3600, replace_existing=True)
         self._inbox_thread = threading.Thread(target=self._inbox_loop, name="concord-inbox", daemon=True)
         self._inbox_thread.start()
+        self._start_listener()
+
+    def _start_listener(self) -> None:
+        """On PostgreSQL, wake the inbox worker when another instance queues events (inbox_wake.py)."""
+        engine = getattr(self.rt.store, "engine", None) if self.rt is not None else None
+        connect = inbox_wake.listen_connect(engine) if engine is not None else None
+        if connect is None:
+            return
+        self._listener = inbox_wake.InboxListener(connect, self._wake.set, self.stopping)
+        self._listener.start()
 
     # ------------------------------------------------------------------ jobs
     def run_pipeline(self, entity: str) -> Any:
@@ -891,8 +911,8 @@ class Daemon:
                                      else self.stopping.is_set)
 
     def _inbox_loop(self) -> None:
-        """The inbox worker: woken by each accepted webhook, otherwise polling every second
-        (events accepted by another instance arrive through the shared store)."""
+        """The inbox worker: woken by each webhook accepted here or (PostgreSQL) by another
+        instance, otherwise polling every second."""
         assert self.inbox is not None
         next_sweep = 0.0
         while not self.stopping.is_set():

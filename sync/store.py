@@ -56,6 +56,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from connectors.base import Watermark
+from sync import inbox_wake
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -981,7 +982,13 @@ class Tx:
             return int(epoch)
         ins = (self._insert(LEASES).values(name=name, owner=owner, epoch=1, expires_at=now + ttl)
                .on_conflict_do_nothing(index_elements=[LEASES.c.name]).returning(LEASES.c.epoch))
-        return 1 if self._conn.execute(ins).first() is not None else None
+        if self._conn.execute(ins).first() is not None:
+            return 1
+        # A concurrent transaction created the row first (PostgreSQL: the insert waited for its
+        # commit). That may have been this same owner (a daemon's heartbeat and a pipeline job both
+        # acquiring at start): the update sees the committed row now and says who holds it.
+        epoch = self._conn.execute(stmt).scalar()
+        return int(epoch) if epoch is not None else None
 
     def renew_lease(self, name: str, owner: str, epoch: int, ttl: timedelta) -> bool:
         """Extend a lease we hold at ``epoch``; False if someone else has taken it since."""
@@ -1017,7 +1024,11 @@ class Tx:
                 "kind": ev.kind, "payload": ev.payload or {}, "received_at": ev.received_at or now})
         stmt = (self._insert(INBOX).on_conflict_do_nothing(index_elements=[INBOX.c.system, INBOX.c.event_id])
                 .returning(INBOX.c.id))
-        return len(self._conn.execute(stmt, list(rows.values())).all())
+        added = len(self._conn.execute(stmt, list(rows.values())).all())
+        if added and self._conn.dialect.name == "postgresql":
+            # Wakes the instance that owns these events' pipeline at commit (sync/inbox_wake.py).
+            self._conn.execute(inbox_wake.NOTIFY)
+        return added
 
     def inbox_claim(self, worker: str, limit: int, ttl: timedelta, *, system: str | None = None,
                     objects: Sequence[str] | None = None) -> list[InboxEvent]:

@@ -76,6 +76,35 @@ def test_entities_owned_by_another_instance_are_left_to_it(make_daemon, pipeline
     assert [e.record_id for e in clocked_store.inbox_claim("other", 10, TTL)] == ["1"]
 
 
+class StoreSpy:
+    """The store, with the names of the methods called through it."""
+
+    def __init__(self, store) -> None:
+        self.store, self.called = store, []
+
+    def __getattr__(self, name: str):
+        self.called.append(name)
+        return getattr(self.store, name)
+
+
+def test_an_instance_that_owns_no_pipeline_leaves_the_inbox_to_the_owners(make_daemon, pipelines, clocked_store):
+    # It may take every webhook (one URL for all instances) and is woken by each: a round must not
+    # cost it a store transaction, and the leftovers of unsynced objects wait for an owner.
+    for entity in ("customer", "product"):
+        clocked_store.acquire_lease(entity, "other", TTL)
+    d = make_daemon()
+    d.heartbeat()
+    clocked_store.inbox_add("hubspot", [ev("hubspot", "companies", "1"), ev("hubspot", "deals", "4")])
+    spy = d.inbox.store = StoreSpy(clocked_store)
+    assert d.inbox.run_once() == 0
+    assert spy.called == [] and pipelines.sync_calls == []
+    owner = make_daemon("other")
+    owner.heartbeat()
+    assert owner.inbox.run_once() == 2
+    assert calls(pipelines) == [("customer", "crm", ["1"], [])]
+    assert clocked_store.inbox_pending() == 0
+
+
 def test_a_failed_sync_leaves_the_events_for_a_retry(make_daemon, pipelines, clocked_store, clock):
     d = make_daemon()
     d.heartbeat()

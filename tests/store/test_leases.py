@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
 
 from sync.store import Store
 
@@ -114,3 +118,36 @@ def test_racing_for_an_expired_lease_exactly_one_takes_it_over(store_url: str) -
             clock.advance(TTL * 2)
     finally:
         s.close()
+
+
+@pytest.mark.postgres
+def test_the_same_owner_acquiring_a_new_lease_twice_at_once_holds_it_both_times(pg_url: str) -> None:
+    # A daemon's heartbeat and its first pipeline job acquire together on a fresh store. The second
+    # insert waits for the first one's commit and then does nothing: that must still read as held,
+    # not as "lost" (which stopped the start-up run and the inbox until the next heartbeat).
+    s = Store.open(pg_url)
+    try:
+        second: list[int | None] = []
+        with s.transaction() as tx:
+            assert tx.acquire_lease("customer", "me", TTL) == 1  # row inserted, not committed yet
+            racer = threading.Thread(target=lambda: second.append(s.acquire_lease("customer", "me", TTL)))
+            racer.start()
+            assert _wait_for_lock_wait(s), "the second acquire never waited for the first one's insert"
+        racer.join(10)
+        assert second == [1]
+        assert s.acquire_lease("customer", "other", TTL) is None
+    finally:
+        s.close()
+
+
+def _wait_for_lock_wait(s: Store, timeout: float = 10.0) -> bool:
+    """True once a session of this store waits on a lock (the racing insert)."""
+    deadline = time.monotonic() + timeout
+    with s.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO leases%'")).scalar()
+            if waiting:
+                return True
+            time.sleep(0.02)
+    return False
