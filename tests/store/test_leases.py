@@ -149,5 +149,6 @@ def _wait_for_lock_wait(s: Store, timeout: float = 10.0) -> bool:
                                         "AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO leases%'")).scalar()
             if waiting:
                 return True
+            conn.rollback()  # pg_stat_activity is a snapshot per transaction: take a new one each time
             time.sleep(0.02)
     return False
