@@ -230,7 +230,7 @@ def _retry_store(config: str | None, state: str | None, with_runtime: bool) -> I
 
 def _retry_now(rt: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
     """Sync the dead letters' records through their pipelines; one result row per dead letter."""
-    from sync.daemon import source_roles
+    from sync.inbox_worker import source_roles
     from sync.pipeline import EntityPipeline, PipelineStopped
     groups: dict[tuple[str, str], list[Any]] = {}
     results: dict[int, dict[str, Any]] = {}

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sync.daemon import Daemon, DaemonConfigError, SwitchableApp, stopped_system
+from sync.daemon import Daemon, DaemonConfigError, SwitchableApp
+from sync.health import stopped_system
 from sync.metrics import Metrics
 from sync.store import StoreUnavailable
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sync.daemon import LeaseKeeper
+from sync.leases import LeaseKeeper
 from sync.pipeline import PipelineStopped
 
 TTL = timedelta(seconds=30)
