@@ -25,6 +25,7 @@ from connectors.base import (
     WriteResult,
 )
 from sync.housekeeping import close_abandoned_runs
+from sync.matching import search_unindexed
 from sync.merge import Side, diff, flatten, merge, unflatten
 from sync.model import content_hash
 from sync.refs import ERP_PREFIX, RefTranslator
@@ -132,6 +133,7 @@ class EntityPipeline:
         self.pipeline = entity
         self.refs = RefTranslator(rt.store)
         self._specs: dict[str, Any] = {}
+        self._fresh_index: set[str] = set()  # systems whose match index this instance just built in full
         self.rules = rules_for(entity, self)
         for ep in (rt.crm, rt.erp):
             if ep.entity(entity) is None:
@@ -293,6 +295,7 @@ class EntityPipeline:
                             yield key, value, rec.id
 
         n = self.rt.store.match_index_replace(self.entity, ep.system, rows())
+        self._fresh_index.add(ep.system)
         log.info("match_index.built", entity=self.entity, system=ep.system, rows=n)
         return n
 
@@ -423,6 +426,16 @@ class EntityPipeline:
                 found = store.match_lookup(self.entity, tgt.system, key, wanted)
                 candidates = {rid for ids in found.values() for rid in ids}
                 taken = store.links_by_ids(self.entity, tgt.role, sorted(candidates)) if candidates else {}
+                if tgt.system not in self._fresh_index:
+                    unseen = {v for v in wanted if not [r for r in found.get(v, []) if r not in taken]}
+                    if unseen:
+                        raw = {match_value(i.canonical.get(key)): i.canonical.get(key) for i in pending}
+                        extra = self._search_unindexed(tgt, key, {v: raw[v] for v in sorted(unseen)})
+                        for v, ids in extra.items():
+                            found[v] = list(dict.fromkeys([*found.get(v, []), *ids]))
+                        new = sorted({r for ids in extra.values() for r in ids} - candidates)
+                        if new:
+                            taken.update(store.links_by_ids(self.entity, tgt.role, new))
                 for item in pending:
                     v = values[item.record.id]
                     ids = [rid for rid in found.get(v, []) if rid not in taken and rid not in claimed] if v else []
@@ -846,6 +859,25 @@ class EntityPipeline:
         sub = self.sync_ids(src.role, ids, deleted_ids=[i for i, link in linked.items() if not link.deleted])
         counts.add(sub)
         counts.recovered += max(0, len(ids) - (counts.dead_letters - before))
+
+    def _search_unindexed(self, tgt: Endpoint, key: str, raw_by_value: dict[str, Any]) -> dict[str, list[str]]:
+        """Ask ``tgt`` for live records matching key values the index does not know (records typed in
+        since the index was built); index what is found. Returns normalised value -> record ids."""
+        tm = tgt.entity(self.entity)
+        assert tm is not None
+        try:
+            rows = self._call(tgt, lambda: search_unindexed(tgt.connector, self.spec_for(tgt), tm,
+                                                            list(self.cfg.match_on), key, raw_by_value, match_value))
+        except ConnectorError as exc:  # a key the product cannot search by: match through the index only
+            log.warning("match.search_failed", entity=self.entity, system=tgt.system, key=key, error=exc.message)
+            return {}
+        if rows and not self.dry_run:
+            self.rt.store.match_index_add(self.entity, tgt.system, rows)
+        out: dict[str, list[str]] = {}
+        for k, v, rid in rows:
+            if k == key and v in raw_by_value:
+                out.setdefault(v, []).append(rid)
+        return out
 
     def _index_source(self, src: Endpoint, items: list[_Item]) -> None:
         rows = []

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import pytest
-
 from sandbox.core import Faults
 from tests.e2e.conftest import Concord
 
@@ -53,9 +51,6 @@ def test_archive_racing_an_edit_on_the_other_side_is_not_lost(make_env: Callable
     assert env.agreement().ok
 
 
-@pytest.mark.xfail(strict=True, reason="bug: match_on only sees records already in the match index, which is "
-                   "built on the first run and then fed by processed records; the same customer typed into "
-                   "both products after the first sync is created twice (sync/pipeline.py _resolve_targets)")
 def test_same_customer_typed_into_both_after_first_sync_is_matched(make_env: Callable[..., Concord]) -> None:
     env = chaos_env(make_env)
     workload = Workload(env.hub, env.odoo, env.state_url, random.Random(5))
