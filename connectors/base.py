@@ -224,6 +224,10 @@ class Connector(Protocol):
     def find_by_keys(self, spec: EntitySpec, keys: Sequence[str]) -> dict[str, NativeRecord]:
         """Records whose idempotency key (``spec.key_field`` / external id) is one of ``keys``."""
 
+    def find_by_values(self, spec: EntitySpec, field: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Live records whose native ``field`` equals one of ``values``, ignoring case; batched (for
+        ``match_on``: records the match index has not seen yet)."""
+
     def write(self, spec: EntitySpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Create or update, batched; creates are idempotent on ``op.key`` (lookup, then create)."""
 

@@ -25,6 +25,7 @@ from connectors.base import (
     WriteResult,
 )
 from sync.housekeeping import close_abandoned_runs
+from sync.matching import search_unindexed
 from sync.merge import Side, diff, flatten, merge, unflatten
 from sync.model import content_hash
 from sync.refs import ERP_PREFIX, RefTranslator
@@ -110,6 +111,7 @@ class _Item:
     failed: bool = False
     ref_ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (role, field) -> that side's id
     written_id: str | None = None  # the target record, once written (created or updated) in this batch
+    archive_source: bool = False  # its counterpart was archived meanwhile: the archive wins over this edit
 
 
 def _now() -> datetime:
@@ -131,6 +133,7 @@ class EntityPipeline:
         self.pipeline = entity
         self.refs = RefTranslator(rt.store)
         self._specs: dict[str, Any] = {}
+        self._fresh_index: set[str] = set()  # systems whose match index this instance just built in full
         self.rules = rules_for(entity, self)
         for ep in (rt.crm, rt.erp):
             if ep.entity(entity) is None:
@@ -292,6 +295,7 @@ class EntityPipeline:
                             yield key, value, rec.id
 
         n = self.rt.store.match_index_replace(self.entity, ep.system, rows())
+        self._fresh_index.add(ep.system)
         log.info("match_index.built", entity=self.entity, system=ep.system, rows=n)
         return n
 
@@ -339,6 +343,7 @@ class EntityPipeline:
             self._index_source(src, items)
 
         self._resolve_targets(src, tgt, items, dead, counts)
+        self._archive_wins(src, tgt, items, counts)
         conflicts = self._merge_all(src, tgt, items, dead, counts)
         self._translate_refs(src, tgt, items, dead)
         new_links, resolved = self._write(src, tgt, items, dead, counts)
@@ -381,6 +386,27 @@ class EntityPipeline:
                  read=len(records), created=counts.created, updated=counts.updated, echo=counts.echo,
                  dead_letters=len(dead), conflicts=len(conflicts))
 
+    def _archive_wins(self, src: Endpoint, tgt: Endpoint, items: list[_Item], counts: Counts) -> None:
+        """An edit whose counterpart was archived since the last sync: the archive wins.
+
+        Writing the edit into the archived record would store its archived state in the link, and the
+        other direction would then take the archive for an echo and never propagate it (both sides
+        disagreeing for good). Instead the edited record is archived too, whatever the conflict policy:
+        the product keeps archived records with their values, so the edit is not lost, and the event
+        says which record it was. Only where archives are propagated (two-way, ``on_delete`` not ignore).
+        """
+        if self.cfg.direction != "both" or self.cfg.on_delete == "ignore":
+            return
+        for item in items:
+            link, target = item.link, item.target
+            if (item.failed or item.record.deleted or link is None or link.deleted or target is None
+                    or not target.deleted):
+                continue
+            item.archive_source = True
+            counts.conflicts_resolved += 1
+            log.warning("conflict.archive_wins", entity=self.entity, system=src.system, record_id=item.record.id,
+                        archived_system=tgt.system, archived_id=target.id)
+
     def _resolve_targets(self, src: Endpoint, tgt: Endpoint, items: list[_Item], dead: list[dict[str, Any]],
                          counts: Counts) -> None:
         """Find each item's target: through its link, else through ``match_on``; then read them."""
@@ -400,6 +426,16 @@ class EntityPipeline:
                 found = store.match_lookup(self.entity, tgt.system, key, wanted)
                 candidates = {rid for ids in found.values() for rid in ids}
                 taken = store.links_by_ids(self.entity, tgt.role, sorted(candidates)) if candidates else {}
+                if tgt.system not in self._fresh_index:
+                    unseen = {v for v in wanted if not [r for r in found.get(v, []) if r not in taken]}
+                    if unseen:
+                        raw = {match_value(i.canonical.get(key)): i.canonical.get(key) for i in pending}
+                        extra = self._search_unindexed(tgt, key, {v: raw[v] for v in sorted(unseen)})
+                        for v, ids in extra.items():
+                            found[v] = list(dict.fromkeys([*found.get(v, []), *ids]))
+                        new = sorted({r for ids in extra.values() for r in ids} - candidates)
+                        if new:
+                            taken.update(store.links_by_ids(self.entity, tgt.role, new))
                 for item in pending:
                     v = values[item.record.id]
                     ids = [rid for rid in found.get(v, []) if rid not in taken and rid not in claimed] if v else []
@@ -527,7 +563,7 @@ class EntityPipeline:
         t_in, s_in = set(tm.inbound_fields()), set(sm.inbound_fields())
         conflicts: list[dict[str, Any]] = []
         for item in items:
-            if item.failed or item.record.deleted:
+            if item.failed or item.record.deleted or item.archive_source:
                 continue
             target_side = None
             if item.target is not None and item.target_canonical is not None:
@@ -637,16 +673,20 @@ class EntityPipeline:
         sm, tm = src.entity(self.entity), tgt.entity(self.entity)
         assert sm is not None and tm is not None
         t_ops: list[WriteOp] = []
-        archive_ids: list[str] = []
+        archive_ids: dict[str, str] = {}  # target id -> source record id
+        source_archive: dict[str, str] = {}  # source records whose counterpart's archive wins
         by_ref: dict[str, _Item] = {}
         for item in items:
             if item.failed:
                 continue
             by_ref[item.record.id] = item
+            if item.archive_source:
+                source_archive[item.record.id] = item.record.id
+                continue
             if item.record.deleted:
                 if item.link is not None and not item.link.deleted and item.target_id:
                     if self.cfg.on_delete in ("archive", "delete"):
-                        archive_ids.append(item.target_id)
+                        archive_ids[item.target_id] = item.record.id
                 continue
             if item.target is None:
                 data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
@@ -655,16 +695,12 @@ class EntityPipeline:
                 data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
                 t_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
         t_results = self._apply(tgt, t_ops, dead, src)
-        if archive_ids and not self.dry_run:
-            spec = self.spec_for(tgt)
-            for res in self._call(tgt, lambda: tgt.connector.archive(spec, archive_ids)):
-                if res.ok:
-                    counts.archived += 1
-        elif archive_ids:
-            counts.archived += len(archive_ids)
+        a_results = self._archive(tgt, archive_ids, dead, src)
+        a_results.update(self._archive(src, source_archive, dead, src))
+        counts.archived += sum(1 for r in a_results.values() if r.ok)
         s_ops = []
         for item in items:
-            if item.failed or item.record.deleted or not item.source_patch:
+            if item.failed or item.record.deleted or item.archive_source or not item.source_patch:
                 continue
             res = t_results.get(item.record.id)
             if res is not None and not res.ok:
@@ -684,10 +720,21 @@ class EntityPipeline:
             if item.record.deleted:
                 if item.link is None:
                     continue
+                a_res = a_results.get(ref)
+                if a_res is not None and not a_res.ok:
+                    continue  # the archive did not happen: the link stays live, the dead letter retries it
                 link = _copy_link(item.link)
                 set_link_hash(link, src.role, item.hash)
                 link.deleted = True
                 links.append(link)
+                resolved.append(ref)
+                continue
+            if item.archive_source:
+                a_res = a_results.get(ref)
+                if item.link is None or a_res is None or not a_res.ok:
+                    continue
+                links.append(_archived_link(item, src.role, tgt.role, set(sm.inbound_fields()),
+                                            set(tm.inbound_fields())))
                 resolved.append(ref)
                 continue
             assert item.merged is not None
@@ -762,6 +809,40 @@ class EntityPipeline:
             dead.append(self._dead(src, ref, by_ref[ref].data, out[ref].error, target=ep.system))
         return out
 
+    def _archive(self, ep: Endpoint, ids: dict[str, str], dead: list[dict[str, Any]], src: Endpoint
+                 ) -> dict[str, WriteResult]:
+        """Archive ``ids`` (target id -> source record id) on ``ep``; results keyed by source record id.
+
+        Failures are handled like failed writes: a system that is down stops the pass before the page
+        commits, a refusal becomes a dead letter; a record already gone counts as archived.
+        """
+        if not ids:
+            return {}
+        if self.dry_run:
+            return {ref: WriteResult(ref=ref, ok=True, target_id=tid) for tid, ref in ids.items()}
+        spec = self.spec_for(ep)
+        results = self._call(ep, lambda: ep.connector.archive(spec, list(ids)))
+        for res in results:
+            if isinstance(res.error, AuthError):
+                raise PipelineStopped(f"{ep.system}: authentication failed: {res.error.message}", exit_code=3)
+            if isinstance(res.error, RetryableError):
+                raise PipelineStopped(f"{ep.system}: unreachable after retries: {res.error.message}", exit_code=3)
+        by_target = {r.ref: r for r in results}
+        out: dict[str, WriteResult] = {}
+        for tid, ref in ids.items():
+            res = by_target.get(tid)
+            if res is None:
+                res = WriteResult(ref=tid, ok=False, target_id=tid,
+                                  error=ConnectorError("no result returned for this record"))
+            if not res.ok and isinstance(res.error, NotFound):
+                # Deleted on the target already: there is nothing left to archive.
+                res = WriteResult(ref=tid, ok=True, target_id=tid)
+            if not res.ok:
+                reason = getattr(res.error, "message", None) or str(res.error or "failed")
+                dead.append(self._dead(src, ref, {}, res.error, message=f"archiving: {reason}", target=ep.system))
+            out[ref] = res
+        return out
+
     # ------------------------------------------------------------------ dead letters, match index
     def _retry_dead_letters(self, src: Endpoint, tgt: Endpoint, counts: Counts) -> None:
         if self.dry_run:
@@ -772,9 +853,31 @@ class EntityPipeline:
         ids = [d.record_id for d in due]
         log.info("dead_letters.retry", entity=self.entity, system=src.system, count=len(ids))
         before = counts.dead_letters
-        sub = self.sync_ids(src.role, ids)
+        # A linked record its system no longer returns was deleted (HubSpot does not read archived
+        # records by id): retry it as a deletion, or a failed archive would never be retried.
+        linked = self.rt.store.links_by_ids(self.entity, src.role, ids)
+        sub = self.sync_ids(src.role, ids, deleted_ids=[i for i, link in linked.items() if not link.deleted])
         counts.add(sub)
         counts.recovered += max(0, len(ids) - (counts.dead_letters - before))
+
+    def _search_unindexed(self, tgt: Endpoint, key: str, raw_by_value: dict[str, Any]) -> dict[str, list[str]]:
+        """Ask ``tgt`` for live records matching key values the index does not know (records typed in
+        since the index was built); index what is found. Returns normalised value -> record ids."""
+        tm = tgt.entity(self.entity)
+        assert tm is not None
+        try:
+            rows = self._call(tgt, lambda: search_unindexed(tgt.connector, self.spec_for(tgt), tm,
+                                                            list(self.cfg.match_on), key, raw_by_value, match_value))
+        except ConnectorError as exc:  # a key the product cannot search by: match through the index only
+            log.warning("match.search_failed", entity=self.entity, system=tgt.system, key=key, error=exc.message)
+            return {}
+        if rows and not self.dry_run:
+            self.rt.store.match_index_add(self.entity, tgt.system, rows)
+        out: dict[str, list[str]] = {}
+        for k, v, rid in rows:
+            if k == key and v in raw_by_value:
+                out.setdefault(v, []).append(rid)
+        return out
 
     def _index_source(self, src: Endpoint, items: list[_Item]) -> None:
         rows = []
@@ -856,6 +959,19 @@ def set_link_hash(link: Link, role: Role, value: str) -> None:
 
 def link_id(link: Link, role: Role) -> str:
     return link.crm_id if role == "crm" else link.erp_id
+
+
+def _archived_link(item: _Item, src_role: Role, tgt_role: Role, s_in: set[str], t_in: set[str]) -> Link:
+    """The link of a pair archived on both sides, with the hashes each side will read back."""
+    assert item.link is not None and item.target is not None
+    link = _copy_link(item.link)
+    set_link_hash(link, src_role, side_hash(item.canonical, s_in, deleted=True))
+    set_link_hash(link, tgt_role, side_hash(item.target_canonical or {}, t_in, deleted=True))
+    setattr(link, f"{src_role}_updated_at", item.record.updated_at)
+    setattr(link, f"{tgt_role}_updated_at", item.target.updated_at)
+    link.synced_at = _now()
+    link.deleted = True
+    return link
 
 
 def _copy_link(link: Link) -> Link:

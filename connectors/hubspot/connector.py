@@ -41,7 +41,7 @@ from connectors.hubspot.errors import classify
 from connectors.hubspot.expand import Expander
 from connectors.hubspot.filters import RecordFilters
 from connectors.hubspot.properties import PropertyDef, required_properties
-from connectors.hubspot.search import ChangeScan
+from connectors.hubspot.search import SEARCH_PAGE_MAX, ChangeScan, value_search_bodies
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.values import (
     PropertyValueError,
@@ -247,6 +247,39 @@ class HubSpotConnector:
                     out[key] = self._native(obj, spec)
         self.expander.expand(spec, VirtualFields.of(spec), list(out.values()))
         return out
+
+    def find_by_values(self, spec: EntitySpec, field: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Live records whose property ``field`` equals one of ``values``, ignoring case: CRM search
+        with ``IN`` (string values must be sent lowercase), as few bodies under 3,000 characters as fit."""
+        wanted = _unique(str(v).casefold() for v in values)
+        properties = self._properties(spec)
+        extra = RecordFilters.of(spec).search_filters()
+        # Many mapped properties leave little room for values: then search for ids and batch-read.
+        probe = next(value_search_bodies(field, ["x" * 64], properties, extra, limit=SEARCH_PAGE_MAX,
+                                         max_chars=SEARCH_BODY_LIMIT // 2), None)
+        reread = probe is None
+        if reread:
+            properties = [field]
+        found: dict[str, NativeRecord] = {}
+        for body in value_search_bodies(field, wanted, properties, extra, limit=SEARCH_PAGE_MAX,
+                                        max_chars=SEARCH_BODY_LIMIT):
+            after = "0"
+            while True:
+                payload = self._search(spec, {**body, "after": after})
+                for obj in payload.get("results") or []:
+                    record = self._native(obj, spec)
+                    found[record.id] = record
+                after = ((payload.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        if reread and found:
+            full = self._read_records(spec, list(found))
+            found = {i: full[i] for i in found if i in full}
+        records = list(found.values())
+        self.expander.expand(spec, VirtualFields.of(spec), records)
+        log.debug("hubspot.search.by_values", object=spec.object, property=field, values=len(wanted),
+                  found=len(records))
+        return records
 
     def _batch_read(self, spec: EntitySpec, body: dict[str, Any]) -> list[dict[str, Any]]:
         body = dict(body, properties=self._properties(spec), propertiesWithHistory=[])

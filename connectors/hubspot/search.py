@@ -20,6 +20,7 @@ records without changing the keyset logic, since every query sees the same narro
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from connectors.base import RetryableError, id_sort_key
 from connectors.hubspot.values import epoch_ms, parse_timestamp
 
 ID_PROPERTY = "hs_object_id"
+SEARCH_PAGE_MAX = 200  # "up to 200 objects" per search page
 
 SearchPost = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -121,3 +123,27 @@ class ChangeScan:
     @staticmethod
     def _filter(prop: str, operator: str, ms: int) -> dict[str, Any]:
         return {"propertyName": prop, "operator": operator, "value": str(ms)}
+
+
+def value_search_bodies(prop: str, values: Sequence[str], properties: Sequence[str],
+                        filters: Sequence[dict[str, Any]], *, limit: int, max_chars: int) -> Iterator[dict[str, Any]]:
+    """Search bodies for ``prop IN values``, each holding as many values as fit in ``max_chars``
+    (HubSpot refuses a body over 3,000 characters); a value too long to fit at all is left out."""
+    def body(chunk: list[str], props: Sequence[str]) -> dict[str, Any]:
+        group = [{"propertyName": prop, "operator": "IN", "values": chunk}, *filters]
+        return {"filterGroups": [{"filters": group}], "properties": list(props),
+                "sorts": [{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}], "limit": limit}
+
+    def size(b: dict[str, Any]) -> int:
+        return len(json.dumps(b)) + len(', "after": "10000"')
+
+    chunk: list[str] = []
+    for value in values:
+        if size(body([value], properties)) > max_chars:
+            continue
+        if chunk and size(body([*chunk, value], properties)) > max_chars:
+            yield body(chunk, properties)
+            chunk = []
+        chunk.append(value)
+    if chunk:
+        yield body(chunk, properties)

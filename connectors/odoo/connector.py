@@ -107,6 +107,10 @@ class OdooConnector:
         """Records by idempotency key: external id ``concord.<prefix><key>``, then ``spec.key_field``."""
         return self._keys.lookup(spec, keys).found
 
+    def find_by_values(self, spec: EntitySpec, field: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Active records whose ``field`` equals one of ``values``, ignoring case (search_read, ``=ilike``)."""
+        return self._reader.find_by_values(spec, field, values)
+
     def write(self, spec: EntitySpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Updates (one write per distinct vals) and idempotent batched creates."""
         return self._writer.write(spec, ops)

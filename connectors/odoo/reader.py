@@ -25,6 +25,7 @@ from connectors.odoo.virtual import Virtuals, is_virtual
 # Archived (active=False) records must come too: they are how Odoo shows a delete.
 NO_ACTIVE_TEST = {"active_test": False}
 _IN_CHUNK = 1000
+_VALUE_CHUNK = 200  # values ORed in one find_by_values domain
 
 
 def updated_field(spec: EntitySpec) -> str:
@@ -74,6 +75,11 @@ def _merged(streams: Sequence[Iterator[Page]], page_size: int) -> Iterator[Page]
 def _flatten(pages: Iterator[Page]) -> Iterator[NativeRecord]:
     for page in pages:
         yield from page.records
+
+
+def _like_literal(value: str) -> str:
+    """``value`` as a LIKE pattern matching itself only (PostgreSQL's default escape is a backslash)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def numeric_ids(ids: Sequence[str]) -> list[int]:
@@ -229,6 +235,21 @@ class Reader:
             for record in self.to_records(spec, rows, cache, light=light):
                 out[record.id] = record
         return out
+
+    def find_by_values(self, spec: EntitySpec, field: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Active records (within the mapping's domain) whose ``field`` equals one of ``values``,
+        ignoring case: ``=ilike`` with LIKE wildcards escaped, ORed, a chunk of values per call."""
+        wanted = list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
+        live: Domain = [("active", "=", True)] if self._schema.has_field(spec.object, "active") else []
+        cache = self._relations.run_cache()
+        out: dict[str, NativeRecord] = {}
+        for start in range(0, len(wanted), _VALUE_CHUNK):
+            chunk = wanted[start:start + _VALUE_CHUNK]
+            anyof: Domain = ["|"] * (len(chunk) - 1) + [(field, "=ilike", _like_literal(v)) for v in chunk]
+            rows = self.search_rows(spec, and_domains([self.base_domain(spec), live, anyof]), order="id asc")
+            for record in self.to_records(spec, rows, cache):
+                out[record.id] = record
+        return list(out.values())
 
     def search_records(self, spec: EntitySpec, domain: Domain, extra: Sequence[str] = (),
                        cache: RunCache | None = None, *,

@@ -1,11 +1,9 @@
-"""Bugs the chaos runs found, each reduced to a deterministic reproduction. They are strict xfails:
-when the bug is fixed the test passes, xfail(strict=True) fails, and the marker must go."""
+"""Bugs the chaos runs found, each reduced to a deterministic reproduction. An open one is a strict
+xfail; once fixed, the marker goes and the reproduction stays as a regression test."""
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-
-import pytest
 
 from sandbox.core import Faults
 from tests.e2e.conftest import Concord
@@ -37,10 +35,6 @@ def test_dead_letter_of_a_record_now_in_sync_is_resolved(make_env: Callable[...,
     assert (second.code, third.code) == (0, 0), (str(second), str(third))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an Odoo archive is lost when the HubSpot side of the pair changed "
-                   "in the same window: the CRM->ERP pass reads the archived partner as its target, writes "
-                   "to it and stores its deleted state in the link's erp_hash (sync/pipeline.py _write), so "
-                   "the ERP->CRM pass sees the archive as an echo and never archives the company")
 def test_archive_racing_an_edit_on_the_other_side_is_not_lost(make_env: Callable[..., Concord]) -> None:
     env = chaos_env(make_env)
     workload = Workload(env.hub, env.odoo, env.state_url, random.Random(4))
@@ -57,9 +51,6 @@ def test_archive_racing_an_edit_on_the_other_side_is_not_lost(make_env: Callable
     assert env.agreement().ok
 
 
-@pytest.mark.xfail(strict=True, reason="bug: match_on only sees records already in the match index, which is "
-                   "built on the first run and then fed by processed records; the same customer typed into "
-                   "both products after the first sync is created twice (sync/pipeline.py _resolve_targets)")
 def test_same_customer_typed_into_both_after_first_sync_is_matched(make_env: Callable[..., Concord]) -> None:
     env = chaos_env(make_env)
     workload = Workload(env.hub, env.odoo, env.state_url, random.Random(5))
@@ -71,9 +62,6 @@ def test_same_customer_typed_into_both_after_first_sync_is_matched(make_env: Cal
     assert_matches_ledger(workload.ledger, env.hub, env.odoo)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a failed archive is forgotten: connectors/hubspot/connector.py archive() "
-                   "returns failed WriteResults when HubSpot stays unreachable, and sync/pipeline.py _write "
-                   "marks the link deleted without looking at them (no dead letter, no retry)")
 def test_an_archive_that_fails_is_retried(make_env: Callable[..., Concord]) -> None:
     env = chaos_env(make_env)
     workload = Workload(env.hub, env.odoo, env.state_url, random.Random(6))

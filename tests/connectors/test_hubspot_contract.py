@@ -159,6 +159,18 @@ def test_read_find_by_keys_and_archive(sim: HubSpotSimulator, hs: HubSpotConnect
     assert calls["write"] == 2 and calls["archive"] == 1 and calls["read"] >= 3
 
 
+def test_find_by_values_searches_case_insensitively_in_bodies_under_the_limit(sim: HubSpotSimulator,
+                                                                              hs: HubSpotConnector) -> None:
+    emails = [f"Buyer.{n:03d}@Some-Long-Company-Name.example" for n in range(120)]
+    ids = [sim.create("companies", {"name": f"Co {n}", "domain": e}) for n, e in enumerate(emails)]
+    sim.archive("companies", ids[7])
+    found = hs.find_by_values(SPEC, "domain", [e.upper() for e in emails[:100]] + ["nobody@x.example"])
+    assert sorted(r.id for r in found) == sorted(i for i in ids[:100] if i != ids[7])
+    assert all(not r.deleted and r.data["name"] for r in found)
+    # 100 values of ~45 characters do not fit in one 3,000-character body: several searches, not 100.
+    assert 2 <= hs.api_calls()["search"] <= 4
+
+
 def test_default_search_pacing_stays_under_the_search_limit() -> None:
     with HubSpotSimulator(burst_limit=None, search_rate=5) as sim:
         observer = ValidatingObserver()

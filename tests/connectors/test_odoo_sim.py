@@ -275,3 +275,14 @@ def test_iter_changes_with_subsecond_write_dates_across_many_pages() -> None:
         seen = [r.id for page in small.iter_changes(PARTNER, None) for r in page.records]
         assert sorted(seen, key=int) == [str(i) for i in sorted(created)]
         assert len(seen) == len(set(seen))
+
+
+def test_find_by_values_ignores_case_and_treats_like_wildcards_literally(sim: Any, conn: OdooConnector) -> None:
+    wanted = company(sim, "Wanted", email="A_B%c@Late.Example")
+    company(sim, "Wildcard decoy", email="aXbYc@late.example")  # what a_b%c would match as a pattern
+    company(sim, "Archived twin", email="a_b%c@late.example", active=False)
+    sim.create("res.partner", {"name": "Not a company", "email": "a_b%c@late.example"})  # outside the domain
+    other = company(sim, "Other", email="other@late.example")
+    found = conn.find_by_values(PARTNER, "email", ["a_b%c@late.example", "OTHER@late.example", "none@x.example"])
+    assert sorted(int(r.id) for r in found) == sorted([wanted, other])
+    assert conn.find_by_values(PARTNER, "email", []) == []

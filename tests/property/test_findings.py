@@ -76,11 +76,6 @@ def test_edit_after_a_crashed_update_is_not_overwritten_by_the_echo(crm_wins: Cu
     assert names(m, "p2@prop.example") == ("Third", "Third")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after a crash between a create and its commit, the next pass does not "
-                   "know the copy exists and 'creates' again; the connector adopts the copy by its key and writes "
-                   "every field over it, so an edit a user made to the copy in between is lost, whatever the "
-                   "policy (found by the long chaos run; sync/pipeline.py _resolve_targets only looks targets up "
-                   "through links and match_on)")
 def test_edit_of_a_copy_whose_link_a_crash_lost_survives(newest_wins: CustomerSyncMachine) -> None:
     m = newest_wins
     m.hub.create("companies", {"name": "Earlier", "city": "Graz", "company_email": "p0@prop.example"})
