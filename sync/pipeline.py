@@ -116,6 +116,7 @@ class _Item:
     base: dict[str, Any] | None = None  # the merge base: the link's, or the one recovered from intents
     half_written: bool = False  # the target write landed but the source write failed: keep the intent
     after: tuple[dict[str, Any], dict[str, Any]] | None = None  # (source, target) once written: see _after
+    after_json: dict[str, Any] | None = None  # the same as the link's base (JSON types), shared with the intent
 
 
 def _now() -> datetime:
@@ -516,7 +517,7 @@ class EntityPipeline:
             if not to_target and not item.source_patch:
                 continue
             src_after, tgt_after = item.after = self._after(src, tgt, item)
-            base = {src.role: _jsonable(src_after), tgt.role: _jsonable(tgt_after)}
+            base = item.after_json = {src.role: _jsonable(src_after), tgt.role: _jsonable(tgt_after)}
             written = {src.role: list(item.source_patch), tgt.role: list(item.target_patch) if to_target else []}
             target_id = item.target_id if item.target is not None else None
             item.intent = make_intent(self.entity, src.role, item.record.id, target_id, base, written)
@@ -813,7 +814,7 @@ class EntityPipeline:
             crm_after, erp_after = (src_after, tgt_after) if src.role == "crm" else (tgt_after, src_after)
             crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
             link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
-                        base={"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
+                        base=item.after_json or {"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
                         deleted=False, id=item.link.id if item.link else None)
             set_link_hash(link, src.role, side_hash(src_after, s_in, deleted=False))
             set_link_hash(link, tgt.role, side_hash(tgt_after, t_in, deleted=target_deleted))
