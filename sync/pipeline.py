@@ -25,13 +25,14 @@ from connectors.base import (
     WriteResult,
 )
 from sync.housekeeping import close_abandoned_runs
+from sync.intents import belongs, make_intent, recovered_base
 from sync.matching import search_unindexed
-from sync.merge import Side, diff, flatten, merge, unflatten
+from sync.merge import Side, _key, diff, flatten, merge, unflatten
 from sync.model import content_hash
 from sync.refs import ERP_PREFIX, RefTranslator
 from sync.rules import rules_for
 from sync.runtime import Endpoint, Role, Runtime
-from sync.store import Link, StaleEpoch
+from sync.store import Link, StaleEpoch, WriteIntent
 
 log = structlog.get_logger("concord.pipeline")
 
@@ -112,6 +113,12 @@ class _Item:
     ref_ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (role, field) -> that side's id
     written_id: str | None = None  # the target record, once written (created or updated) in this batch
     archive_source: bool = False  # its counterpart was archived meanwhile: the archive wins over this edit
+    intents: list[WriteIntent] = field(default_factory=list)  # writes in flight a crash left (oldest first)
+    intent: WriteIntent | None = None  # this batch's own write, recorded before the API calls
+    base: dict[str, Any] | None = None  # the merge base: the link's, or the one recovered from intents
+    half_written: bool = False  # the target write landed but the source write failed: keep the intent
+    after: tuple[dict[str, Any], dict[str, Any]] | None = None  # (source, target) once written: see _after
+    after_json: dict[str, Any] | None = None  # the same as the link's base (JSON types), shared with the intent
 
 
 def _now() -> datetime:
@@ -361,6 +368,9 @@ class EntityPipeline:
         with store.transaction() as tx:
             if new_links:
                 tx.save_links(new_links)
+            settled = _settled_intents(items, resolved)
+            if settled:
+                tx.clear_intents(settled)
             if resolved or echoes:
                 tx.resolve_dead_letters(self.pipeline, src.system, [*resolved, *echoes])
             for d in dead:
@@ -457,6 +467,9 @@ class EntityPipeline:
             self._locate_via(src, tgt, tm.via, unlinked, dead)
         if not tm.create:
             self._locate_by_key(src, tgt, unlinked, dead)
+        for item in items:
+            item.base = item.link.base if item.link is not None else None
+        self._find_intents(src, tgt, items)
         wanted_ids = sorted({i.target_id for i in items if i.target_id and not i.failed})
         if not wanted_ids:
             return
@@ -481,6 +494,87 @@ class EntityPipeline:
                 dead.append(self._dead(tgt, rec.id, rec.data, exc))
         self.refs.neutralize(tgt.role, tm.refs,
                              [i.target_canonical for i in items if i.target_canonical is not None])
+        for item in items:
+            if item.intents and not item.failed:
+                self._recover_base(src, tgt, item)
+
+    # ------------------------------------------------------------------ writes in flight (sync/intents.py)
+    def _find_intents(self, src: Endpoint, tgt: Endpoint, items: list[_Item]) -> None:
+        """Attach the intents a crash left for the batch's records (one query); a record Concord was
+        creating a copy of whose link was lost gets that copy as its target, found by its key."""
+        live = [i for i in items if not i.failed and not i.record.deleted]
+        if not live:
+            return
+        ids: dict[str, list[str]] = {src.role: [i.record.id for i in live],
+                                     tgt.role: [i.target_id for i in live if i.target_id]}
+        found = self.rt.store.intents_for(self.entity, crm_ids=ids["crm"], erp_ids=ids["erp"])
+        if not found:
+            return
+        for item in live:
+            pair = {src.role: item.record.id, tgt.role: item.target_id}
+            item.intents = [x for x in found if belongs(x, pair)]
+        lost = [i for i in live if i.target_id is None and any(x.is_create and x.source == src.role
+                                                                 for x in i.intents)]
+        if lost:
+            try:
+                copies = self._call(tgt, lambda: tgt.connector.find_by_keys(self.spec_for(tgt),
+                                                                            [i.record.id for i in lost]))
+            except ConnectorError as exc:  # no way to look copies up: the create adopts by key as before
+                log.warning("intents.lookup_failed", entity=self.entity, system=tgt.system, error=type(exc).__name__)
+                copies = {}
+            taken = self.rt.store.links_by_ids(self.entity, tgt.role, sorted(r.id for r in copies.values()))
+            for item in lost:
+                copy = copies.get(item.record.id)
+                if copy is not None and copy.id not in taken:
+                    item.target_id, item.matched = copy.id, True
+        log.info("intents.found", entity=self.entity, source=src.system, count=len(found),
+                 records=sum(1 for i in live if i.intents), copies_adopted=sum(1 for i in lost if i.target_id))
+
+    def _recover_base(self, src: Endpoint, tgt: Endpoint, item: _Item) -> None:
+        """The merge base once the writes in flight that landed are counted (see sync/intents.py)."""
+        current = {src.role: item.canonical, tgt.role: item.target_canonical}
+        keys = {src.role: self._own_key(src, item.record), tgt.role: self._own_key(tgt, item.target)}
+        item.base = recovered_base(item.base, item.intents, current, keys)
+
+    def _own_key(self, ep: Endpoint, rec: NativeRecord | None) -> str | None:
+        """The other side's id a record carries in its key field (None when it shows none)."""
+        key_field = self.spec_for(ep).key_field
+        if rec is None or not key_field or rec.data.get(key_field) in (None, "", False):
+            return None
+        return str(rec.data[key_field])
+
+    def _record_intents(self, src: Endpoint, tgt: Endpoint, items: list[_Item], targeted: set[str]) -> None:
+        """Commit, before the batch's API calls, what each record's write will leave on both sides."""
+        out: list[WriteIntent] = []
+        for item in items:
+            if item.failed or item.record.deleted or item.merged is None:
+                continue
+            to_target = item.record.id in targeted
+            if not to_target and not item.source_patch:
+                continue
+            src_after, tgt_after = item.after = self._after(src, tgt, item)
+            base = item.after_json = {src.role: _jsonable(src_after), tgt.role: _jsonable(tgt_after)}
+            written = {src.role: list(item.source_patch), tgt.role: list(item.target_patch) if to_target else []}
+            target_id = item.target_id if item.target is not None else None
+            item.intent = make_intent(self.entity, src.role, item.record.id, target_id, base, written)
+            out.append(item.intent)
+        self.rt.store.add_intents(out)
+
+    def _after(self, src: Endpoint, tgt: Endpoint, item: _Item) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(source, target) content once the item's patches are written: the link's next base."""
+        sm, tm = src.entity(self.entity), tgt.entity(self.entity)
+        assert sm is not None and tm is not None
+        s_in, t_in = set(sm.inbound_fields()), set(tm.inbound_fields())
+        src_after = after_write(sm, s_in, _write_only(item.base, src.role, s_in), item.canonical, item.source_patch)
+        tgt_now = item.target_canonical if item.target is not None else dict.fromkeys(t_in)
+        old = (item.base or {}).get(tgt.role)
+        if self.cfg.direction != "both" and item.target_canonical is not None and old is not None:
+            # A one-way pass carries nothing back: the target's own changes since the base stay out of
+            # the link, so the reverse pass (an order's status) still sees them as changes.
+            tgt_now = {k: old[k] if k in old and k not in item.target_patch and _key(v) != _key(old[k]) else v
+                       for k, v in tgt_now.items()}
+        tgt_after = after_write(tm, t_in, _write_only(item.base, tgt.role, t_in), tgt_now, item.target_patch)
+        return src_after, tgt_after
 
     def _locate_by_own_key(self, src: Endpoint, tgt: Endpoint, unlinked: list[_Item]) -> None:
         """A source record Concord created carries the other side's id in its key field: that is its
@@ -568,7 +662,7 @@ class EntityPipeline:
             target_side = None
             if item.target is not None and item.target_canonical is not None:
                 target_side = Side(tgt.role, item.target_canonical, item.target.updated_at)
-            base = item.link.base if item.link is not None else None
+            base = item.base
             result = merge(Side(src.role, item.canonical, item.record.updated_at), target_side, base,
                            owners=owners, policy=policy)  # type: ignore[arg-type]
             if result.unresolved:
@@ -694,6 +788,8 @@ class EntityPipeline:
             elif item.target_patch:
                 data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
                 t_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
+        if not self.dry_run:
+            self._record_intents(src, tgt, items, {op.ref for op in t_ops})
         t_results = self._apply(tgt, t_ops, dead, src)
         a_results = self._archive(tgt, archive_ids, dead, src)
         a_results.update(self._archive(src, source_archive, dead, src))
@@ -716,6 +812,7 @@ class EntityPipeline:
             t_res = t_results.get(ref)
             s_res = s_results.get(ref)
             if (t_res is not None and not t_res.ok) or (s_res is not None and not s_res.ok):
+                item.half_written = t_res is not None and t_res.ok
                 continue
             if item.record.deleted:
                 if item.link is None:
@@ -750,24 +847,21 @@ class EntityPipeline:
             else:
                 target_id = item.target_id
                 counts.unchanged += 1
+                if item.intents:  # a crash cut the batch that wrote it short: its rules run again (idempotent)
+                    item.written_id = target_id
             if item.matched:
                 counts.matched += 1
             if s_res is not None:
                 counts.updated_back += 1
             if not target_id:
                 continue
-            base = item.link.base if item.link is not None else None
             s_in, t_in = set(sm.inbound_fields()), set(tm.inbound_fields())
-            src_after = after_write(sm, s_in, _write_only(base, src.role, s_in), item.canonical,
-                                    item.source_patch)
-            tgt_after = after_write(tm, t_in, _write_only(base, tgt.role, t_in),
-                                    item.target_canonical if item.target is not None else dict.fromkeys(t_in),
-                                    item.target_patch)
+            src_after, tgt_after = item.after or self._after(src, tgt, item)
             target_deleted = item.target.deleted if item.target is not None else False
             crm_after, erp_after = (src_after, tgt_after) if src.role == "crm" else (tgt_after, src_after)
             crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
             link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
-                        base={"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
+                        base=item.after_json or {"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
                         deleted=False, id=item.link.id if item.link else None)
             set_link_hash(link, src.role, side_hash(src_after, s_in, deleted=False))
             set_link_hash(link, tgt.role, side_hash(tgt_after, t_in, deleted=target_deleted))
@@ -946,6 +1040,21 @@ class EntityPipeline:
 
 
 # ---------------------------------------------------------------------- helpers
+def _settled_intents(items: list[_Item], resolved: list[str]) -> list[int]:
+    """Intents a batch's commit ends: every one of a record now linked, and the batch's own where
+    nothing landed (a record whose target write landed but not its source write keeps its own)."""
+    done = set(resolved)
+    out: list[int] = []
+    for item in items:
+        if item.record.id in done:
+            out.extend(x.id for x in item.intents if x.id is not None)
+            if item.intent is not None and item.intent.id is not None:
+                out.append(item.intent.id)
+        elif item.intent is not None and item.intent.id is not None and not item.half_written:
+            out.append(item.intent.id)
+    return out
+
+
 def link_hash(link: Link, role: Role) -> str | None:
     return link.crm_hash if role == "crm" else link.erp_hash
 

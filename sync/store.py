@@ -1,4 +1,5 @@
-"""The state store: links, cursors, inbox, dead letters, conflicts, runs, leases and the match index.
+"""The state store: links, cursors, inbox, dead letters, conflicts, runs, leases, the match index and the
+write intents (writes in flight).
 
 SQLAlchemy 2.0 on SQLite (the embedded default, WAL mode) or PostgreSQL (``postgresql+psycopg``).
 The schema is created only by the Alembic migrations in ``sync/migrations`` (:meth:`Store.upgrade`).
@@ -342,6 +343,26 @@ class MatchIndexRow(Base):
     value: Mapped[str] = mapped_column(Text())
 
 
+class WriteIntentRow(Base):
+    """A write Concord is about to make (committed before the API call, deleted with the batch's links):
+    what both sides will hold once it lands, so a crash in between cannot pass it off as a user's edit."""
+
+    __tablename__ = "write_intents"
+    __table_args__ = (  # id first, entity second: see links
+        Index("ix_write_intents_crm_id_entity", "crm_id", "entity"),
+        Index("ix_write_intents_erp_id_entity", "erp_id", "entity"),
+    )
+    id: Mapped[int] = mapped_column(_id_type(), primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8))  # the role whose change is being written: crm | erp
+    crm_id: Mapped[str | None] = mapped_column(String(255))  # None: a create on the CRM (keyed by erp_id)
+    erp_id: Mapped[str | None] = mapped_column(String(255))
+    is_create: Mapped[bool] = mapped_column(Boolean(), server_default=false())
+    base: Mapped[Any] = mapped_column(JSONText())     # {"crm": {...}, "erp": {...}} once written
+    written: Mapped[Any] = mapped_column(JSONText())  # {"crm": [fields], "erp": [fields]} sent to each side
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # Statements are Core on the mapped tables: bulk upserts with RETURNING, no identity map to fill.
 LINKS = cast(Table, LinkRow.__table__)
 CURSORS = cast(Table, CursorRow.__table__)
@@ -351,6 +372,7 @@ CONFLICTS = cast(Table, ConflictRow.__table__)
 RUNS = cast(Table, RunRow.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 MATCH = cast(Table, MatchIndexRow.__table__)
+INTENTS = cast(Table, WriteIntentRow.__table__)
 
 
 # ============================================================================================
@@ -370,6 +392,22 @@ class Link:
     erp_updated_at: datetime | None = None
     synced_at: datetime | None = None  # None: set to now by save_links
     deleted: bool = False
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class WriteIntent:
+    """A write in flight: ``base`` is what each side holds once it lands (the link's next base),
+    ``written`` the fields sent to each side; the id of a side Concord creates is None."""
+
+    entity: str
+    source: System
+    crm_id: str | None
+    erp_id: str | None
+    base: dict[str, Any]
+    written: dict[str, list[str]]
+    is_create: bool = False
+    created_at: datetime | None = None  # None: set to now by add_intents
     id: int | None = None
 
 
@@ -557,6 +595,11 @@ def _link(r: Any) -> Link:
                 synced_at=r.synced_at, deleted=bool(r.deleted), id=r.id)
 
 
+def _intent(r: Any) -> WriteIntent:
+    return WriteIntent(entity=r.entity, source=r.source, crm_id=r.crm_id, erp_id=r.erp_id, base=r.base or {},
+                       written=r.written or {}, is_create=bool(r.is_create), created_at=r.created_at, id=r.id)
+
+
 def _dead_letter(r: Any) -> DeadLetter:
     return DeadLetter(id=r.id, pipeline=r.pipeline, entity=r.entity, system=r.system, record_id=r.record_id,
                       payload=r.payload, error_class=r.error_class, error_message=r.error_message,
@@ -731,6 +774,48 @@ class Tx:
     def count_links(self, entity: str) -> int:
         """Number of links of ``entity`` (deleted ones included)."""
         return int(self._conn.scalar(select(func.count()).select_from(LINKS).where(LINKS.c.entity == entity)) or 0)
+
+    # ------------------------------------------------------------------------------ write intents
+    def add_intents(self, intents: Sequence[WriteIntent]) -> None:
+        """Insert ``intents`` in one statement; sets ``id`` (and ``created_at`` when unset) on each."""
+        if not intents:
+            return
+        now = self._now()
+        for intent in intents:
+            if intent.created_at is None:
+                intent.created_at = now
+        # One INSERT for the batch (insertmanyvalues), ids back in the order of the rows.
+        stmt = INTENTS.insert().returning(INTENTS.c.id, sort_by_parameter_order=True)
+        params = [{"entity": i.entity, "source": i.source, "crm_id": i.crm_id, "erp_id": i.erp_id,
+                   "is_create": i.is_create, "base": i.base, "written": i.written, "created_at": i.created_at}
+                  for i in intents]
+        ids = [r.id for r in self._conn.execute(stmt, params)]
+        for intent, id_ in zip(intents, ids, strict=True):
+            intent.id = id_
+
+    def intents_for(self, entity: str, *, crm_ids: Sequence[str] = (), erp_ids: Sequence[str] = ()
+                    ) -> list[WriteIntent]:
+        """Intents of ``entity`` naming one of ``crm_ids`` or ``erp_ids``, oldest first."""
+        found: dict[int, WriteIntent] = {}
+        for col, ids in ((INTENTS.c.crm_id, crm_ids), (INTENTS.c.erp_id, erp_ids)):
+            for chunk in _chunks(list(dict.fromkeys(ids)), IN_CHUNK):
+                for r in self._conn.execute(select(INTENTS).where(col.in_(chunk), INTENTS.c.entity == entity)):
+                    found[r.id] = _intent(r)
+        return [found[k] for k in sorted(found)]
+
+    def clear_intents(self, ids: Sequence[int]) -> int:
+        """Delete intents by id (their writes are recorded in links now, or never happened); returns how many."""
+        n = 0
+        for chunk in _chunks(sorted(set(ids)), IN_CHUNK):
+            n += int(self._conn.execute(delete(INTENTS).where(INTENTS.c.id.in_(chunk))).rowcount or 0)
+        return n
+
+    def count_intents(self, entity: str | None = None) -> int:
+        """Number of writes in flight (of ``entity``): left over by a crash until the next pass settles them."""
+        stmt = select(func.count()).select_from(INTENTS)
+        if entity is not None:
+            stmt = stmt.where(INTENTS.c.entity == entity)
+        return int(self._conn.scalar(stmt) or 0)
 
     # ------------------------------------------------------------------------------ cursors
     def get_cursor(self, pipeline: str, system: str, entity: str) -> Cursor | None:
@@ -1322,6 +1407,12 @@ class Store:
             if len(page) < batch:
                 return
             after = page[-1].id
+
+    # ------------------------------------------------------------------------------ write intents
+    add_intents = _in_write_tx(Tx.add_intents)
+    intents_for = _in_read_tx(Tx.intents_for)
+    clear_intents = _in_write_tx(Tx.clear_intents)
+    count_intents = _in_read_tx(Tx.count_intents)
 
     # ------------------------------------------------------------------------------ cursors
     get_cursor = _in_read_tx(Tx.get_cursor)

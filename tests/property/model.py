@@ -79,20 +79,12 @@ class Expectation:
 def expect(c: Customer, policy: str) -> dict[str, Expectation]:
     """The value of every field once ``c`` is synced, per the configured owners and policy.
 
-    After a sync that stopped half-way, a write Concord made but did not record looks like a user's
-    edit to the next pass (tests/property/test_findings.py); where an owner or crm_wins decides,
-    such a stale value may win, so the model then accepts any value the customer held since the
-    last complete sync, on either side.
+    A sync that stopped half-way leaves write intents (sync/intents.py), so a write Concord made but
+    did not record is not mistaken for a user's edit: owners and crm_wins hold exactly, crash or not.
     """
     out: dict[str, Expectation] = {}
     for name in FIELDS:
-        want = _expect_field(c, name, policy)
-        if c.shaky and (name in OWNERS or policy != "newest_wins"):
-            held = [v for s in (c.hub, c.odoo) for v in s.history.get(name, [])]
-            if c.agreed is not None:
-                held.append(c.agreed.get(name))
-            want = Expectation(list(dict.fromkeys([*want.allowed, *held])))
-        out[name] = want
+        out[name] = _expect_field(c, name, policy)
     return out
 
 

@@ -1,7 +1,7 @@
-"""Bugs the property test found, reduced to deterministic reproductions (strict xfails: when a bug
-is fixed its test passes and the marker must go). Both are one mechanism: a write Concord made but
-did not record (the process died between the product applying it and the batch commit) is read
-back by the next pass as if a user had made it."""
+"""Bugs the property test found, reduced to deterministic reproductions. All are one mechanism: a
+write Concord made but did not record (the process died between the product applying it and the
+batch commit) was read back by the next pass as if a user had made it. Fixed by the write intents
+(sync/intents.py): each test also checks that the crash left an intent and the next pass cleared it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -29,16 +29,16 @@ def crm_wins() -> Iterator[CustomerSyncMachine]:
         machine.close()
 
 
+def in_flight(m: CustomerSyncMachine) -> int:
+    return m.rt.store.count_intents("customer")
+
+
 def names(m: CustomerSyncMachine, email: str) -> tuple[str, str]:
     company, partner = m.hub_record(email), m.odoo_record(email)
     assert company is not None and partner is not None
     return company["properties"]["name"], partner["name"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after a crash between a create and its commit, the next pass "
-                   "adopts the copy Concord created (by key or match_on) with no base, so under crm_wins (or "
-                   "an owner) that stale copy beats the user's newer edit of the original "
-                   "(sync/pipeline.py _merge_all: base None when the target was found by our own key)")
 def test_edit_after_a_crashed_create_is_not_overwritten_by_the_copy(crm_wins: CustomerSyncMachine) -> None:
     m = crm_wins
     partner = m.odoo.create("res.partner", {"name": "Original Name", "email": "p1@prop.example",
@@ -48,16 +48,15 @@ def test_edit_after_a_crashed_create_is_not_overwritten_by_the_copy(crm_wins: Cu
     # HubSpot has nothing to send the other way yet).
     assert m.pass_(crash_at=1) is None
     assert m.hub_record("p1@prop.example") is not None
+    assert in_flight(m) == 1
     m.tick()
     m.odoo.update("res.partner", partner, {"name": "Renamed In Odoo"})
     m.tick()
     assert m.pass_() is not None
     assert names(m, "p1@prop.example") == ("Renamed In Odoo", "Renamed In Odoo")
+    assert in_flight(m) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after a crash between an update and its commit, the link still "
-                   "holds the old base, so the value Concord wrote looks like a CRM edit; under crm_wins it "
-                   "then beats the user's newer ERP edit (sync/pipeline.py: no record of writes in flight)")
 def test_edit_after_a_crashed_update_is_not_overwritten_by_the_echo(crm_wins: CustomerSyncMachine) -> None:
     m = crm_wins
     partner = m.odoo.create("res.partner", {"name": "First", "email": "p2@prop.example",
@@ -69,11 +68,13 @@ def test_edit_after_a_crashed_update_is_not_overwritten_by_the_echo(crm_wins: Cu
     m.tick()
     assert m.pass_(crash_at=2) is None  # "Second" written to HubSpot, the link not updated
     assert names(m, "p2@prop.example") == ("Second", "Second")
+    assert in_flight(m) == 1
     m.tick()
     m.odoo.update("res.partner", partner, {"name": "Third"})
     m.tick()
     assert m.pass_() is not None
     assert names(m, "p2@prop.example") == ("Third", "Third")
+    assert in_flight(m) == 0
 
 
 def test_edit_of_a_copy_whose_link_a_crash_lost_survives(newest_wins: CustomerSyncMachine) -> None:
@@ -89,6 +90,7 @@ def test_edit_of_a_copy_whose_link_a_crash_lost_survives(newest_wins: CustomerSy
     assert m.pass_(crash_at=2, where="index") is None
     partner = m.odoo_record("p3@prop.example")
     assert partner is not None
+    assert in_flight(m) == 1
     m.tick()
     m.odoo.update("res.partner", partner["id"], {"city": "Lyon"})  # a user edits the copy
     m.tick()
@@ -96,3 +98,4 @@ def test_edit_of_a_copy_whose_link_a_crash_lost_survives(newest_wins: CustomerSy
     company, copy = m.hub_record("p3@prop.example"), m.odoo_record("p3@prop.example")
     assert company is not None and copy is not None
     assert (company["properties"]["city"], copy["city"]) == ("Lyon", "Lyon")
+    assert m.rt.store.count_links("customer") == 2 and in_flight(m) == 0

@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from sync.store import Base, Store, StoreError, StoreUnavailable, normalise_url
 
-TABLES = {"links", "cursors", "inbox", "dead_letters", "conflicts", "runs", "leases", "match_index"}
+TABLES = {"links", "cursors", "inbox", "dead_letters", "conflicts", "runs", "leases", "match_index",
+          "write_intents"}
 
 
 def test_postgresql_urls_get_the_psycopg3_driver() -> None:
@@ -72,7 +73,7 @@ def test_upgrade_on_empty_database_reaches_head_and_creates_tables(store_url: st
     try:
         assert s.current_revision() is None
         s.upgrade()
-        assert s.current_revision() == Store.head_revision() == "0001"
+        assert s.current_revision() == Store.head_revision() == "0002"
         with s.engine.connect() as conn:
             assert TABLES <= set(inspect(conn).get_table_names())
     finally:
@@ -129,7 +130,7 @@ def test_ping_false_when_database_is_gone() -> None:
 
 def test_alembic_version_table_is_in_the_store_schema(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_two_instances_upgrading_an_empty_database_at_once(store_url: str) -> None:
@@ -151,7 +152,7 @@ def test_two_instances_upgrading_an_empty_database_at_once(store_url: str) -> No
         t.join()
     try:
         assert errors == []
-        assert [s.current_revision() for s in opened] == ["0001", "0001"]
+        assert [s.current_revision() for s in opened] == ["0002", "0002"]
     finally:
         for s in opened:
             s.close()
