@@ -7,7 +7,7 @@ in it. Before creating, the pipeline asks the target for the unmatched key value
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -47,13 +47,14 @@ def search_unindexed(connector: Connector, spec: EntitySpec, em: Any, keys: Sequ
     rows: list[tuple[str, str, str]] = []
     for fld, values in by_field.items():
         records = connector.find_by_values(spec, fld, values)
-        rows.extend(_rows(records, em, keys, normalise))
+        rows.extend(match_rows(records, em, keys, normalise))
         log.info("match.searched", entity=spec.entity, field=fld, values=len(values), found=len(records))
     return rows
 
 
-def _rows(records: Iterable[Any], em: Any, keys: Sequence[str], normalise: Normalise) -> list[tuple[str, str, str]]:
-    rows = []
+def match_rows(records: Iterable[Any], em: Any, keys: Sequence[str],
+               normalise: Normalise) -> Iterator[tuple[str, str, str]]:
+    """(key, normalised value, record id) index rows of live, mappable records."""
     for rec in records:
         if rec.deleted:
             continue
@@ -64,5 +65,4 @@ def _rows(records: Iterable[Any], em: Any, keys: Sequence[str], normalise: Norma
         for k in keys:
             v = normalise(c.get(k))
             if v:
-                rows.append((k, v, rec.id))
-    return rows
+                yield k, v, rec.id

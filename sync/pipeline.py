@@ -26,7 +26,7 @@ from connectors.base import (
 )
 from sync.housekeeping import close_abandoned_runs
 from sync.intents import belongs, make_intent, recovered_base
-from sync.matching import search_unindexed
+from sync.matching import match_rows, search_unindexed
 from sync.merge import Side, _key, diff, flatten, merge, unflatten
 from sync.model import content_hash
 from sync.refs import ERP_PREFIX, RefTranslator
@@ -289,17 +289,7 @@ class EntityPipeline:
 
         def rows() -> Iterable[tuple[str, str, str]]:
             for page in self._guard(ep, lambda: ep.connector.iter_all(self.spec_for(ep))):
-                for rec in page.records:
-                    if rec.deleted:
-                        continue
-                    try:
-                        c = flatten(em.to_canonical(rec.data))
-                    except Exception:  # an unmappable record can't be matched; its own sync reports it
-                        continue
-                    for key in keys:
-                        value = match_value(c.get(key))
-                        if value:
-                            yield key, value, rec.id
+                yield from match_rows(page.records, em, keys, match_value)
 
         n = self.rt.store.match_index_replace(self.entity, ep.system, rows())
         self._fresh_index.add(ep.system)
