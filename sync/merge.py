@@ -70,6 +70,10 @@ def merge(source: Side, target: Side | None, base: Mapping[str, Mapping[str, Any
     first match never erases data.
     """
     sides = [source] + ([target] if target is not None and target.exists else [])
+    if len(sides) == 1 and base is None:
+        # A create: nothing to compare with, the source's values are the result (the loop below
+        # would give exactly this, at a cost per field).
+        return MergeResult(dict(source.values))
     names: set[str] = set()
     for s in sides:
         names.update(s.values)

@@ -139,7 +139,21 @@ def field_names(entity: str) -> set[str]:
     return set(ENTITIES[entity].model_fields) - {"extra"}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _normalise(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case: no isinstance chain
+        return value
+    if isinstance(value, dict):
+        return {k: v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    """The JSON form of a non-JSON scalar (the encoders' ``default``); anything else unchanged."""
     if isinstance(value, Decimal):
         # 10.50 and 10.5 are the same amount: hash the normalised form.
         return format(value.normalize(), "f")
@@ -151,20 +165,52 @@ def _normalise(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_normalise(v) for v in value]
     return value
+
+
+def _encode_default(value: Any) -> Any:
+    out = _scalar(value)
+    if out is value:
+        raise TypeError(f"{type(value).__name__} is not canonical content")
+    return out
+
+
+# One encoder, built once (json.dumps with options builds a new one per call). Its C
+# implementation calls ``_encode_default`` for Decimals, datetimes and enums, so the text equals
+# json.dumps(_normalise(data)) without a Python pass over the data. ASCII escapes: a lone
+# surrogate (an undecodable byte a product passed through) hashes instead of failing to encode.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_encode_default)
 
 
 def canonical_json(data: dict[str, Any]) -> str:
     """Canonical JSON of canonical content: sorted keys, normalised decimals and datetimes."""
-    # ASCII escapes: a lone surrogate (an undecodable byte a product passed through) hashes instead
-    # of failing to encode.
-    return json.dumps(_normalise(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL.encode(data)
 
 
 def content_hash(data: dict[str, Any]) -> str:
     """Hash of canonical content; equal content gives an equal hash whatever its formatting."""
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:32]
+    return hashlib.sha256(_CANONICAL.encode(data).encode()).hexdigest()[:32]
+
+
+def jsonable(value: Any) -> Any:
+    """A copy of canonical content in JSON types (as stored in a link's base): decimals as
+    normalised text, datetimes as ISO UTC, tuples and sets as lists, other objects as text."""
+    t = type(value)
+    if t in _PLAIN:
+        return value
+    if t is dict or isinstance(value, dict):
+        return {k if type(k) is str else _key_text(k): v if type(v) in _PLAIN else jsonable(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    out = _scalar(value)
+    if type(out) in _PLAIN:
+        return out
+    return str(out)
+
+
+def _key_text(key: Any) -> str:
+    # json turns keys into text the same way: True -> "true", None -> "null", 1.5 -> "1.5".
+    if type(key) in _PLAIN:
+        return next(iter(json.loads(json.dumps({key: 0}))))
+    return str(_scalar(key))

@@ -28,7 +28,7 @@ from sync.housekeeping import close_abandoned_runs
 from sync.intents import belongs, make_intent, recovered_base
 from sync.matching import match_rows, search_unindexed
 from sync.merge import Side, _key, diff, flatten, merge, unflatten
-from sync.model import content_hash
+from sync.model import content_hash, jsonable
 from sync.refs import ERP_PREFIX, RefTranslator
 from sync.rules import rules_for
 from sync.runtime import Endpoint, Role, Runtime
@@ -119,6 +119,7 @@ class _Item:
     half_written: bool = False  # the target write landed but the source write failed: keep the intent
     after: tuple[dict[str, Any], dict[str, Any]] | None = None  # (source, target) once written: see _after
     after_json: dict[str, Any] | None = None  # the same as the link's base (JSON types), shared with the intent
+    target_native: dict[str, Any] | None = None  # the target patch as sent, when it holds no translated reference
 
 
 def _now() -> datetime:
@@ -543,7 +544,7 @@ class EntityPipeline:
             if not to_target and not item.source_patch:
                 continue
             src_after, tgt_after = item.after = self._after(src, tgt, item)
-            base = item.after_json = {src.role: _jsonable(src_after), tgt.role: _jsonable(tgt_after)}
+            base = item.after_json = {src.role: jsonable(src_after), tgt.role: jsonable(tgt_after)}
             written = {src.role: list(item.source_patch), tgt.role: list(item.target_patch) if to_target else []}
             target_id = item.target_id if item.target is not None else None
             item.intent = make_intent(self.entity, src.role, item.record.id, target_id, base, written)
@@ -563,7 +564,8 @@ class EntityPipeline:
             # the link, so the reverse pass (an order's status) still sees them as changes.
             tgt_now = {k: old[k] if k in old and k not in item.target_patch and _key(v) != _key(old[k]) else v
                        for k, v in tgt_now.items()}
-        tgt_after = after_write(tm, t_in, _write_only(item.base, tgt.role, t_in), tgt_now, item.target_patch)
+        tgt_after = after_write(tm, t_in, _write_only(item.base, tgt.role, t_in), tgt_now, item.target_patch,
+                                native=item.target_native)
         return src_after, tgt_after
 
     def _locate_by_own_key(self, src: Endpoint, tgt: Endpoint, unlinked: list[_Item]) -> None:
@@ -661,8 +663,8 @@ class EntityPipeline:
                 conflicts.append(dict(entity=self.entity, link_id=item.link.id if item.link else None,
                                       crm_id=item.record.id if src.role == "crm" else item.target_id,
                                       erp_id=item.target_id if src.role == "crm" else item.record.id,
-                                      crm_version=_jsonable(crm_c), erp_version=_jsonable(erp_c),
-                                      base=_jsonable(base), fields=result.unresolved))
+                                      crm_version=jsonable(crm_c), erp_version=jsonable(erp_c),
+                                      base=jsonable(base), fields=result.unresolved))
                 counts.conflicts += 1
                 item.failed = True
                 log.warning("conflict.recorded", entity=self.entity, crm_id=conflicts[-1]["crm_id"],
@@ -772,12 +774,13 @@ class EntityPipeline:
                     if self.cfg.on_delete in ("archive", "delete"):
                         archive_ids[item.target_id] = item.record.id
                 continue
-            if item.target is None:
-                data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
-                t_ops.append(WriteOp(ref=item.record.id, data=data, key=item.record.id))
-            elif item.target_patch:
-                data = tm.to_native(unflatten(_sided(item, tgt.role, item.target_patch)), fields=set(item.target_patch))
-                t_ops.append(WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
+            if item.target is None or item.target_patch:
+                sided = _sided(item, tgt.role, item.target_patch)
+                data = tm.to_native(unflatten(sided), fields=set(item.target_patch))
+                if sided == item.target_patch:  # what it reads back is then this data's (see roundtrip)
+                    item.target_native = dict(data)
+                t_ops.append(WriteOp(ref=item.record.id, data=data, key=item.record.id) if item.target is None
+                             else WriteOp(ref=item.record.id, data=data, target_id=item.target_id))
         if not self.dry_run:
             self._record_intents(src, tgt, items, {op.ref for op in t_ops})
         t_results = self._apply(tgt, t_ops, dead, src)
@@ -851,9 +854,11 @@ class EntityPipeline:
             crm_after, erp_after = (src_after, tgt_after) if src.role == "crm" else (tgt_after, src_after)
             crm_id, erp_id = (ref, target_id) if src.role == "crm" else (target_id, ref)
             link = Link(entity=self.entity, crm_id=crm_id, erp_id=erp_id, crm_hash=None, erp_hash=None,
-                        base=item.after_json or {"crm": _jsonable(crm_after), "erp": _jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
+                        base=item.after_json or {"crm": jsonable(crm_after), "erp": jsonable(erp_after)}, crm_updated_at=None, erp_updated_at=None, synced_at=now,
                         deleted=False, id=item.link.id if item.link else None)
-            set_link_hash(link, src.role, side_hash(src_after, s_in, deleted=False))
+            # Nothing written back: the source reads back as it was read (its hash is the item's).
+            set_link_hash(link, src.role, side_hash(src_after, s_in, deleted=False) if item.source_patch
+                          else item.hash)
             set_link_hash(link, tgt.role, side_hash(tgt_after, t_in, deleted=target_deleted))
             setattr(link, f"{src.role}_updated_at", item.record.updated_at)
             setattr(link, f"{tgt.role}_updated_at", item.target.updated_at if item.target else now)
@@ -1005,7 +1010,7 @@ class EntityPipeline:
             msg = f"{where}, field {fld}: {msg}"
         else:
             msg = f"{where}: {msg}"
-        return {"record_id": record_id, "payload": {"data": _jsonable(data)},
+        return {"record_id": record_id, "payload": {"data": jsonable(data)},
                 "error_class": error_class or (type(exc).__name__ if exc is not None else "Error"),
                 "message": msg, "field": fld}
 
@@ -1103,10 +1108,11 @@ def _write_only(base: dict[str, Any] | None, role: Role, inbound: set[str]) -> d
 
 
 def after_write(em: Any, inbound: set[str], write_only: dict[str, Any], current: dict[str, Any],
-                patch: dict[str, Any]) -> dict[str, Any]:
-    """A side's content once ``patch`` is written: what it will read back, plus write-only values."""
+                patch: dict[str, Any], *, native: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A side's content once ``patch`` is written: what it will read back, plus write-only values
+    (``native``: the patch's native form, when already built)."""
     out = {**write_only, **current}
-    out.update(roundtrip(em, patch))
+    out.update(roundtrip(em, patch, native=native))
     out.update({k: v for k, v in patch.items() if k not in inbound})
     return out
 
@@ -1116,11 +1122,12 @@ def side_hash(content: dict[str, Any], inbound: set[str], *, deleted: bool) -> s
     return content_hash({**{k: content.get(k) for k in inbound}, "deleted": deleted})
 
 
-def roundtrip(em: Any, patch: dict[str, Any]) -> dict[str, Any]:
+def roundtrip(em: Any, patch: dict[str, Any], *, native: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a side will read back for the fields we write: canonical -> native -> canonical."""
     if not patch:
         return {}
-    native = em.to_native(unflatten(patch), fields=set(patch))
+    if native is None:
+        native = em.to_native(unflatten(patch), fields=set(patch))
     back = flatten(em.to_canonical(native))
     inbound = set(em.inbound_fields())
     return {k: back.get(k) for k in patch if k in inbound}
@@ -1137,15 +1144,6 @@ def match_value(value: Any) -> str | None:
 def _wm_key(rec: NativeRecord) -> tuple[datetime, tuple[int, int, str]]:
     from connectors.base import id_sort_key
     return (rec.updated_at or datetime.min.replace(tzinfo=timezone.utc), id_sort_key(rec.id))
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    from sync.model import _normalise
-    if value is None:
-        return None
-    return json.loads(json.dumps(_normalise(value), default=str))
 
 
 def _delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:

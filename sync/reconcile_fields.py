@@ -21,7 +21,7 @@ from typing import Any
 
 from connectors.base import NativeRecord
 from sync.merge import _key, flatten
-from sync.model import _normalise
+from sync.model import _normalise, content_hash
 from sync.pipeline import DIRECTIONS, EntityPipeline, match_value, normalise_lists
 from sync.refs import RefTranslator
 from sync.runtime import Endpoint, Role, Runtime
@@ -240,8 +240,7 @@ def _dumps(normalised: Any) -> str:
 def fast_side_hash(normalised: Mapping[str, Any], inbound: Iterable[str], *, deleted: bool) -> str:
     """sync.pipeline.side_hash of content that is already normalised (equal by construction;
     tests/reconcile check it against the pipeline's)."""
-    content = {**{k: normalised.get(k) for k in inbound}, "deleted": deleted}
-    return hashlib.sha256(_dumps(content).encode()).hexdigest()[:32]
+    return content_hash({**{k: normalised.get(k) for k in inbound}, "deleted": deleted})
 
 
 def values_of(row_cmp: str | None) -> dict[str, Any]:

@@ -147,16 +147,22 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+# Built once: json.dumps with options builds a new encoder per call, and links, intents and dead
+# letters are stored by the thousand.
+_STORED = json.JSONEncoder(default=_json_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STORED_ASCII = json.JSONEncoder(default=_json_default, sort_keys=True, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """JSON text as stored: sorted keys; Decimals as normalised strings, datetimes as ISO UTC."""
-    text = json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _STORED.encode(value)
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate (from a product's JSON escape) cannot be stored as text; escaped it
             # can, and it still decodes to the same value.
-            text = json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
+            text = _STORED_ASCII.encode(value)
     return text
 
 
