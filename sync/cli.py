@@ -305,8 +305,10 @@ def demo(state: str = StateOpt,
     raise typer.Exit(code)
 
 
-from sync import cli_ops  # noqa: E402,F401  (registers daemon/dlq/conflicts/config/init)
-from sync import cli_reconcile  # noqa: E402,F401
+from sync import (
+    cli_ops,  # noqa: E402,F401  (registers daemon/dlq/conflicts/config/init)
+    cli_reconcile,  # noqa: E402,F401
+)
 
 
 def main() -> None:
