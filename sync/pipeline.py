@@ -29,10 +29,11 @@ from sync.intents import belongs, make_intent, recovered_base
 from sync.matching import match_rows, search_unindexed
 from sync.merge import Side, _key, diff, flatten, merge, unflatten
 from sync.model import content_hash, jsonable
+from sync.prefetch import ReadAhead
 from sync.refs import ERP_PREFIX, RefTranslator
 from sync.rules import rules_for
 from sync.runtime import Endpoint, Role, Runtime
-from sync.store import Link, StaleEpoch, WriteIntent
+from sync.store import EncodedOnce, Link, StaleEpoch, WriteIntent
 
 log = structlog.get_logger("concord.pipeline")
 
@@ -141,6 +142,7 @@ class EntityPipeline:
         self.pipeline = entity
         self.refs = RefTranslator(rt.store)
         self._specs: dict[str, Any] = {}
+        self._premapped: dict[int, tuple[NativeRecord, Any]] = {}  # id(record) -> mapped ahead (sync/prefetch.py)
         self._fresh_index: set[str] = set()  # systems whose match index this instance just built in full
         self.rules = rules_for(entity, self)
         for ep in (rt.crm, rt.erp):
@@ -224,21 +226,42 @@ class EntityPipeline:
         batch = max(1, self._call(tgt, lambda: tgt.connector.capabilities()).batch_size)
         pending: list[NativeRecord] = []
         seen_last: NativeRecord | None = None
-        for page in self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)):
-            if self.should_stop():
-                break
-            records = page.records
-            if not records:
-                continue
-            pending.extend(self._changed_only(src, records, counts))
-            page_last = max(records, key=_wm_key)
-            seen_last = page_last if seen_last is None or _wm_key(page_last) > _wm_key(seen_last) else seen_last
-            if len(pending) >= batch or not pending:
+        sm = src.entity(self.entity)
+        assert sm is not None
+        # The next pages are read and mapped in a thread while this one is written (sync/prefetch.py).
+        reader = ReadAhead(lambda: self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)),
+                           lambda page: (page, premap(sm, page.records)), name=f"read-{self.entity}-{src.system}")
+        try:
+            with reader:
+                for page, mapped in reader:
+                    if self.should_stop():
+                        break
+                    records = page.records
+                    if not records:
+                        continue
+                    self._premapped.update(mapped)
+                    pending.extend(self._changed_only(src, records, counts))
+                    page_last = max(records, key=_wm_key)
+                    seen_last = page_last if seen_last is None or _wm_key(page_last) > _wm_key(seen_last) else seen_last
+                    if len(pending) >= batch or not pending:
+                        self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last,
+                                     counted=True)
+                        pending, seen_last = [], None
+            if seen_last is not None and not self.should_stop():
                 self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last, counted=True)
-                pending, seen_last = [], None
-        if seen_last is not None and not self.should_stop():
-            self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last, counted=True)
+        finally:
+            self._premapped.clear()
         return counts
+
+    def _canonical(self, em: Any, rec: NativeRecord) -> dict[str, Any]:
+        """A record's flat canonical content: mapped ahead by the reader, else now. Each premapped
+        result is handed out once (references are rewritten in it in place)."""
+        hit = self._premapped.pop(id(rec), None)
+        if hit is not None and hit[0] is rec:
+            if isinstance(hit[1], BaseException):
+                raise hit[1]
+            return hit[1]
+        return normalise_lists(flatten(em.to_canonical(rec.data)))
 
     def _changed_only(self, src: Endpoint, records: list[NativeRecord], counts: Counts) -> list[NativeRecord]:
         """The records of a page that are not echoes of what we last synced (cheap: no API call)."""
@@ -256,7 +279,7 @@ class EntityPipeline:
                 out.append(rec)
                 continue
             try:
-                mapped.append((rec, normalise_lists(flatten(sm.to_canonical(rec.data)))))
+                mapped.append((rec, self._canonical(sm, rec)))
             except Exception:  # process() maps it again and dead-letters it with the details
                 out.append(rec)
         self.refs.neutralize(src.role, sm.refs, [c for _, c in mapped])
@@ -323,7 +346,7 @@ class EntityPipeline:
         mapped: list[tuple[NativeRecord, dict[str, Any]]] = []
         for rec in latest.values():
             try:
-                mapped.append((rec, normalise_lists(flatten(sm.to_canonical(rec.data)))))
+                mapped.append((rec, self._canonical(sm, rec)))
             except Exception as exc:  # RecordError names the field; anything else is still this record's fault
                 dead.append(self._dead(src, rec.id, rec.data, exc))
         self.refs.neutralize(src.role, sm.refs, [c for _, c in mapped])
@@ -544,7 +567,7 @@ class EntityPipeline:
             if not to_target and not item.source_patch:
                 continue
             src_after, tgt_after = item.after = self._after(src, tgt, item)
-            base = item.after_json = {src.role: jsonable(src_after), tgt.role: jsonable(tgt_after)}
+            base = item.after_json = EncodedOnce({src.role: jsonable(src_after), tgt.role: jsonable(tgt_after)})
             written = {src.role: list(item.source_patch), tgt.role: list(item.target_patch) if to_target else []}
             target_id = item.target_id if item.target is not None else None
             item.intent = make_intent(self.entity, src.role, item.record.id, target_id, base, written)
@@ -1089,6 +1112,17 @@ def _sided(item: _Item, role: str, patch: dict[str, Any]) -> dict[str, Any]:
     for (r, fld), value in item.ref_ids.items():
         if r == role and fld in out:
             out[fld] = value
+    return out
+
+
+def premap(em: Any, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
+    """Each record's flat canonical content, or the exception mapping it raised (keyed by id())."""
+    out: dict[int, tuple[NativeRecord, Any]] = {}
+    for rec in records:
+        try:
+            out[id(rec)] = (rec, normalise_lists(flatten(em.to_canonical(rec.data))))
+        except Exception as exc:  # noqa: BLE001 - raised where the record is processed, as before
+            out[id(rec)] = (rec, exc)
     return out
 
 

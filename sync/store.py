@@ -106,7 +106,12 @@ class AlreadyResolved(StoreError):
 # Column types
 # ============================================================================================
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out; SQLite stores them naive (in UTC) and gets them back aware."""
+    """Aware UTC datetimes in and out; SQLite stores them naive (in UTC) and gets them back aware.
+
+    On SQLite the text is written and parsed here (bind_processor/result_processor), in the format
+    SQLAlchemy's DATETIME uses, so existing files read the same and text comparisons order
+    correctly: its own processors cost more than a link's other columns together.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -126,6 +131,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        check = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            value = check(value, dialect)
+            if value is None:
+                return None
+            return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+                    f"{value.second:02d}.{value.microsecond:06d}")
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return process
 
 
 def _json_default(value: Any) -> Any:
@@ -166,6 +192,20 @@ def dumps(value: Any) -> str:
     return text
 
 
+class EncodedOnce(dict):  # type: ignore[type-arg]
+    """A dict stored in several rows (a link's base and its write intent): its JSON text is built
+    once. Treat it as frozen once stored."""
+
+    __slots__ = ("_text",)
+
+    def stored_text(self) -> str:
+        try:
+            return self._text  # type: ignore[no-any-return]
+        except AttributeError:
+            self._text = dumps(self)
+            return self._text
+
+
 class JSONText(TypeDecorator[Any]):
     """JSON kept in a Text column (portable across dialects); decoded on the way out."""
 
@@ -173,6 +213,8 @@ class JSONText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if type(value) is EncodedOnce:
+            return value.stored_text()
         return None if value is None else dumps(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
@@ -790,14 +832,19 @@ class Tx:
         for intent in intents:
             if intent.created_at is None:
                 intent.created_at = now
-        # One INSERT for the batch (insertmanyvalues), ids back in the order of the rows.
-        stmt = INTENTS.insert().returning(INTENTS.c.id, sort_by_parameter_order=True)
+        # One INSERT for the batch (insertmanyvalues). Ids are matched back by the record each row
+        # names: asking for them in parameter order makes SQLAlchemy insert row by row on SQLite.
+        stmt = INTENTS.insert().returning(INTENTS.c.id, INTENTS.c.source, INTENTS.c.crm_id, INTENTS.c.erp_id)
         params = [{"entity": i.entity, "source": i.source, "crm_id": i.crm_id, "erp_id": i.erp_id,
                    "is_create": i.is_create, "base": i.base, "written": i.written, "created_at": i.created_at}
                   for i in intents]
-        ids = [r.id for r in self._conn.execute(stmt, params)]
-        for intent, id_ in zip(intents, ids, strict=True):
-            intent.id = id_
+        ids: dict[tuple[str, str | None, str | None], list[int]] = {}
+        for r in self._conn.execute(stmt, params):
+            ids.setdefault((r.source, r.crm_id, r.erp_id), []).append(r.id)
+        for key in ids.values():
+            key.sort()
+        for intent in intents:  # the same record twice in one call: ids in insertion order
+            intent.id = ids[(intent.source, intent.crm_id, intent.erp_id)].pop(0)
 
     def intents_for(self, entity: str, *, crm_ids: Sequence[str] = (), erp_ids: Sequence[str] = ()
                     ) -> list[WriteIntent]:
