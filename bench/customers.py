@@ -187,7 +187,7 @@ def run_scenario(n: int, direction: str, base_state: str | None, keep: bool, pro
                 simulator("sandbox.odoo", [], folder) as odoo, state_url(base_state, folder) as url:
             config = write_config(
                 folder, HubSpotAccess(hub.url), OdooAccess(odoo.url), url,
-                customer={"direction": direction},
+                customer={"direction": direction, **({"map_workers": int(os.environ["CONCORD_BENCH_MAP_WORKERS"])} if os.environ.get("CONCORD_BENCH_MAP_WORKERS") else {})},
                 crm={"rate_limit": 100000, "burst": 1000, "search_rate": 100000},
                 erp={"batch_size": ODOO_BATCH})
             setup = concord(config, "setup")

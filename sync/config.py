@@ -196,6 +196,9 @@ class EntitySync(Section):
     overlap: Duration = Field(timedelta(minutes=2), description="re-read window before the cursor")
     on_delete: OnDelete = "archive"
     batch_size: int | None = Field(None, gt=0)
+    map_workers: int = Field(1, ge=0, le=1, description=(
+        "a process that maps the records of large passes (initial sync, catch-up) while the sync "
+        "process writes; 0 maps everything in the sync process"))
     enabled: bool = True
 
     @field_validator("owner", mode="wrap")

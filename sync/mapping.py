@@ -690,7 +690,8 @@ def _items_fns(sub: _FieldSet) -> tuple[Fn, Fn]:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def _compile(doc: YamlDoc) -> MappingFile:
+def compile_doc(doc: YamlDoc) -> MappingFile:
+    """Compile a parsed mapping file; raise :class:`MappingError` with every mistake found."""
     compiler = _Compiler(doc)
     result = compiler.compile_file()
     if compiler.errors or result is None:
@@ -705,7 +706,7 @@ def load_mapping(path: str | Path) -> MappingFile:
         doc = load_yaml(path, interpolate=False)
     except YamlSyntaxError as exc:
         raise MappingError(exc.errors) from None
-    return _compile(doc)
+    return compile_doc(doc)
 
 
 def default_mapping_text(connector_name: str) -> tuple[str, str]:
@@ -726,7 +727,7 @@ def load_default_mapping(connector_name: str) -> MappingFile:
         doc = parse_yaml(text, display)
     except YamlSyntaxError as exc:
         raise MappingError(exc.errors) from None
-    return _compile(doc)
+    return compile_doc(doc)
 
 
 def load_mappings(config: Config) -> dict[str, MappingFile]:

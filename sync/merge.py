@@ -38,6 +38,19 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def normalise_lists(canonical: dict[str, Any]) -> dict[str, Any]:
+    """Order lists of records (order lines) by their reference, so line order never counts as a change."""
+    for key, value in canonical.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            canonical[key] = sorted(value, key=lambda v: (str(v.get("line_ref") or ""), str(v.get("sku") or "")))
+    return canonical
+
+
+def flat_canonical(em: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A native record's canonical content as the engine compares it: flat, lists in a stable order."""
+    return normalise_lists(flatten(em.to_canonical(data)))
+
+
 @dataclass
 class Side:
     """One side's current view of a record for the merge."""

@@ -26,8 +26,17 @@ from connectors.base import (
 )
 from sync.housekeeping import close_abandoned_runs
 from sync.intents import belongs, make_intent, recovered_base
+from sync.map_workers import START_AFTER, MapWorker
 from sync.matching import match_rows, search_unindexed
-from sync.merge import Side, _key, diff, flatten, merge, unflatten
+from sync.merge import (
+    Side,
+    _key,
+    diff,
+    flat_canonical,
+    flatten,
+    merge,
+    unflatten,
+)
 from sync.model import content_hash, jsonable
 from sync.prefetch import ReadAhead
 from sync.refs import ERP_PREFIX, RefTranslator
@@ -228,9 +237,12 @@ class EntityPipeline:
         seen_last: NativeRecord | None = None
         sm = src.entity(self.entity)
         assert sm is not None
-        # The next pages are read and mapped in a thread while this one is written (sync/prefetch.py).
+        # The next pages are read and mapped in a thread while this one is written (sync/prefetch.py),
+        # large passes mapped in a worker process (sync/map_workers.py).
+        mapper = _PageMapper(sm, MapWorker(src.mapping, self.entity)
+                             if MapWorker.wanted(getattr(self.cfg, "map_workers", 0)) else None)
         reader = ReadAhead(lambda: self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)),
-                           lambda page: (page, premap(sm, page.records)), name=f"read-{self.entity}-{src.system}")
+                           lambda page: (page, mapper.map(page.records)), name=f"read-{self.entity}-{src.system}")
         try:
             with reader:
                 for page, mapped in reader:
@@ -251,6 +263,7 @@ class EntityPipeline:
                 self.process(src, tgt, pending, counts, advance_cursor=True, cursor_at=seen_last, counted=True)
         finally:
             self._premapped.clear()
+            mapper.close()
         return counts
 
     def _canonical(self, em: Any, rec: NativeRecord) -> dict[str, Any]:
@@ -261,7 +274,7 @@ class EntityPipeline:
             if isinstance(hit[1], BaseException):
                 raise hit[1]
             return hit[1]
-        return normalise_lists(flatten(em.to_canonical(rec.data)))
+        return flat_canonical(em, rec.data)
 
     def _changed_only(self, src: Endpoint, records: list[NativeRecord], counts: Counts) -> list[NativeRecord]:
         """The records of a page that are not echoes of what we last synced (cheap: no API call)."""
@@ -502,7 +515,7 @@ class EntityPipeline:
                 continue
             try:
                 item.target = rec
-                item.target_canonical = normalise_lists(flatten(tm.to_canonical(rec.data)))
+                item.target_canonical = flat_canonical(tm, rec.data)
             except Exception as exc:
                 item.failed = True
                 dead.append(self._dead(tgt, rec.id, rec.data, exc))
@@ -1115,23 +1128,51 @@ def _sided(item: _Item, role: str, patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _PageMapper:
+    """Maps the pages a reader fetches: in its thread, or through a worker process once the pass
+    has read :data:`~sync.map_workers.START_AFTER` records and the worker is up."""
+
+    def __init__(self, em: Any, worker: MapWorker | None) -> None:
+        self.em = em
+        self.worker = worker
+        self.read = 0
+
+    def map(self, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
+        self.read += len(records)
+        worker = self.worker
+        if worker is None:
+            return premap(self.em, records)
+        if self.read >= START_AFTER:
+            worker.start()
+        if not worker.ready():
+            return premap(self.em, records)
+        try:
+            mapped = worker.map([r.data for r in records])
+        except Exception as exc:  # noqa: BLE001 - a broken worker: the thread maps, as for small passes
+            log.warning("map_worker.failed", error=repr(exc)[:300])
+            self.close()
+            return premap(self.em, records)
+        out = premap(self.em, [r for r, c in zip(records, mapped, strict=True) if c is None])
+        for rec, c in zip(records, mapped, strict=True):
+            if c is not None:
+                out[id(rec)] = (rec, c)
+        return out
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
 def premap(em: Any, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
     """Each record's flat canonical content, or the exception mapping it raised (keyed by id())."""
     out: dict[int, tuple[NativeRecord, Any]] = {}
     for rec in records:
         try:
-            out[id(rec)] = (rec, normalise_lists(flatten(em.to_canonical(rec.data))))
+            out[id(rec)] = (rec, flat_canonical(em, rec.data))
         except Exception as exc:  # noqa: BLE001 - raised where the record is processed, as before
             out[id(rec)] = (rec, exc)
     return out
-
-
-def normalise_lists(canonical: dict[str, Any]) -> dict[str, Any]:
-    """Order lists of records (order lines) by their reference, so line order never counts as a change."""
-    for key, value in canonical.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            canonical[key] = sorted(value, key=lambda v: (str(v.get("line_ref") or ""), str(v.get("sku") or "")))
-    return canonical
 
 
 def _write_only(base: dict[str, Any] | None, role: Role, inbound: set[str]) -> dict[str, Any]:

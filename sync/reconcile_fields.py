@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import NativeRecord
-from sync.merge import _key, flatten
+from sync.merge import _key, flat_canonical
 from sync.model import _normalise, content_hash
-from sync.pipeline import DIRECTIONS, EntityPipeline, match_value, normalise_lists
+from sync.pipeline import DIRECTIONS, EntityPipeline, match_value
 from sync.refs import RefTranslator
 from sync.runtime import Endpoint, Role, Runtime
 
@@ -188,7 +188,7 @@ class RowBuilder:
         for rec in records:
             row = Row(self.role, rec.id, live=not rec.deleted)
             try:
-                c = normalise_lists(flatten(self.em.to_canonical(rec.data)))
+                c = flat_canonical(self.em, rec.data)
             except Exception as exc:  # noqa: BLE001 - RecordError names the field; any failure is this record's
                 row.error = str(exc)[:500]
                 out.append(row)

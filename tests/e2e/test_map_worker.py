@@ -1,0 +1,44 @@
+"""A large pass maps its records in a worker process (sync/map_workers.py): the outcome is the
+one the sync process alone gives, a record only the sync process can report is still a dead
+letter naming its field, and the worker is gone when the pass ends."""
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import pytest
+
+from sync.map_workers import MapWorker
+from sync.pipeline import EntityPipeline
+
+from .conftest import Concord
+
+
+def test_a_large_pass_maps_in_a_worker_with_the_same_outcome(env: Concord, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sync.pipeline.START_AFTER", 1)
+    # Wait for the worker instead of mapping in process while it starts, so every page goes through it.
+    monkeypatch.setattr(MapWorker, "ready", lambda self: self._warm is not None and self._warm.result(timeout=60))
+    pages: list[int] = []
+    real_map = MapWorker.map
+
+    def counting_map(self: MapWorker, datas: Any) -> Any:
+        pages.append(len(datas))
+        return real_map(self, datas)
+
+    monkeypatch.setattr(MapWorker, "map", counting_map)
+    env.seed(crm_only=450, erp_only=20, shared=30)
+    atlantis = env.hub.create("companies", {"name": "Sunken Trading Ltd", "country": "Atlantis"})
+    with env.runtime() as rt:
+        report = EntityPipeline(rt, "customer").run()
+    assert sum(pages) > 400, pages  # the HubSpot pages after the first went through the worker
+    counts = report.by_direction["crm_to_erp"]
+    assert counts.created == 450 and counts.matched == 30 and counts.dead_letters == 1
+    with env.store() as store:
+        (letter,) = store.list_dead_letters()
+    assert letter.record_id == atlantis and letter.field == "country" and "Atlantis" in letter.error_message
+    agreement = env.agreement()
+    assert agreement.linked == 500 and not agreement.differences, agreement
+    assert not agreement.unlinked_crm and not agreement.unlinked_erp and agreement.unmappable == [f"hubspot:{atlantis}"]
+    assert not multiprocessing.active_children()
+    writes = env.writes()
+    assert env.sync().code == 1 and env.writes() == writes  # only the dead letter is left; nothing rewritten
