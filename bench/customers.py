@@ -178,8 +178,8 @@ def reset_cursors(url: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- one scenario
-def run_scenario(n: int, direction: str, base_state: str | None, keep: bool, profile: Path | None = None
-                 ) -> dict[str, Any]:
+def run_scenario(n: int, direction: str, base_state: str | None, keep: bool, profile: Path | None = None,
+                 map_workers: int | None = None) -> dict[str, Any]:
     """Fresh simulators and state; initial sync, then a re-read after a cursor reset."""
     folder = Path(tempfile.mkdtemp(prefix=f"concord-bench-{direction}-"))
     try:
@@ -187,7 +187,7 @@ def run_scenario(n: int, direction: str, base_state: str | None, keep: bool, pro
                 simulator("sandbox.odoo", [], folder) as odoo, state_url(base_state, folder) as url:
             config = write_config(
                 folder, HubSpotAccess(hub.url), OdooAccess(odoo.url), url,
-                customer={"direction": direction, **({"map_workers": int(os.environ["CONCORD_BENCH_MAP_WORKERS"])} if os.environ.get("CONCORD_BENCH_MAP_WORKERS") else {})},
+                customer={"direction": direction, **({} if map_workers is None else {"map_workers": map_workers})},
                 crm={"rate_limit": 100000, "burst": 1000, "search_rate": 100000},
                 erp={"batch_size": ODOO_BATCH})
             setup = concord(config, "setup")
@@ -274,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", dest="as_json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="run the syncs under cProfile and write their stats to DIR (figures then slower)")
+    parser.add_argument("--map-workers", type=int, choices=(0, 1), default=None,
+                        help="sync.customer.map_workers of the config (default: Concord's default, 1)")
     args = parser.parse_args(argv)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -281,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_figures = []
     failed = False
     for direction in directions:
-        figures = report(run_scenario(args.n, direction, args.state, args.keep, args.profile))
+        figures = report(run_scenario(args.n, direction, args.state, args.keep, args.profile, args.map_workers))
         all_figures.append(figures)
         failed |= figures["initial"]["exit"] != 0 or figures["reread"]["exit"] != 0
         failed |= figures["reread"]["write_calls"] != 0

@@ -2,19 +2,27 @@
 
 An initial sync is CPU-bound in one process: reading native records into canonical content
 (transforms, phone numbers, validation) is about a fifth of it, and the GIL keeps a thread from
-doing it at the same time as the writes. A spawned worker compiles the same mapping file (from the
-parsed YAML the parent compiled) and maps whole pages; the parent only pickles records out and
-canonical dicts back. It is started only when a pass turns out large, and the parent keeps mapping
-in its own thread until the worker is ready, so small passes never pay its start-up. A record the
-worker cannot map is mapped again in the parent, which raises the usual error with its details.
+doing it at the same time as the writes. A worker process (``python -m sync.map_workers``)
+compiles the same mapping file (from the parsed YAML the parent compiled) and maps whole pages;
+the parent only pickles records out and canonical dicts back over the worker's stdin/stdout.
+
+It is started only when a pass turns out large, and the parent keeps mapping in its own thread
+until the worker is ready, so small passes never pay its start-up. A record the worker cannot map
+is mapped again in the parent, which raises the usual error with its details. The worker ends
+when its stdin closes, so it never outlives the sync process, even one killed with SIGKILL.
+(A plain subprocess rather than multiprocessing: spawn re-imports the caller's main module and a
+fork would copy a process with threads and open connections.)
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -27,29 +35,56 @@ log = structlog.get_logger(__name__)
 # other core; a page of 200 records maps in ~10 ms).
 START_AFTER = 2_000
 
-_WORKER: EntityMapping | None = None
+_HEADER = struct.Struct(">Q")
+_READY = "ready"
 
 
-def _init(doc: Any, entity: str, log_level: str) -> None:
-    global _WORKER
-    from sync.logging import configure
-    configure(level=log_level, fmt="json")  # stderr, as the parent's; stdout may carry --json output
-    _WORKER = compile_doc(doc).entity(entity)
+class WorkerGone(RuntimeError):
+    """The worker process ended or answered out of turn."""
 
 
-def _map_page(datas: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    assert _WORKER is not None
+def _send(stream: IO[bytes], obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError("the other end closed the pipe")
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the other end closed the pipe mid-message")
+    return pickle.loads(data)  # noqa: S301 - our own process on the other end of a private pipe
+
+
+def map_page(em: EntityMapping, datas: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Flat canonical content of each native record; None where mapping raised."""
     out: list[dict[str, Any] | None] = []
     for data in datas:
         try:
-            out.append(flat_canonical(_WORKER, data))
+            out.append(flat_canonical(em, data))
         except Exception:  # noqa: BLE001 - the parent maps it again and reports the real error
             out.append(None)
     return out
 
 
-def _ready() -> bool:
-    return _WORKER is not None
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """The worker's loop: a (parsed mapping file, entity) message, then pages until stdin closes."""
+    from sync.logging import configure
+    configure(level="warning", fmt="json")  # stderr, shared with the parent; stdout is the pipe
+    doc, entity = _receive(stdin)
+    em = compile_doc(doc).entity(entity)
+    _send(stdout, _READY)
+    while True:
+        try:
+            datas = _receive(stdin)
+        except EOFError:
+            return 0
+        _send(stdout, map_page(em, datas))
 
 
 class MapWorker:
@@ -58,37 +93,77 @@ class MapWorker:
     def __init__(self, mapping: MappingFile, entity: str) -> None:
         self._doc = mapping.doc
         self._entity = entity
-        self._pool: ProcessPoolExecutor | None = None
-        self._warm: Future[bool] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = False
 
     @staticmethod
     def wanted(workers: int) -> bool:
-        """Whether a worker can help: asked for, and a second core to run on."""
-        return workers > 0 and (os.cpu_count() or 1) > 1
+        """Whether a worker can help: asked for, a second core to run on, and POSIX pipes."""
+        return workers > 0 and (os.cpu_count() or 1) > 1 and os.name == "posix"
 
     def start(self) -> None:
         """Start the worker in the background (returns at once)."""
-        if self._pool is not None or self._doc is None:
+        if self._proc is not None or self._doc is None:
             return
-        # spawn: a clean interpreter, never a fork of a process with threads and open connections.
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init, initargs=(self._doc, self._entity, "warning"))
-        self._warm = self._pool.submit(_ready)
-        log.info("map_worker.starting", entity=self._entity)
+        self._proc = subprocess.Popen([sys.executable, "-m", "sync.map_workers"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, close_fds=True)
+        try:
+            _send(self._proc.stdin, (self._doc, self._entity))  # type: ignore[arg-type]
+        except OSError as exc:
+            log.warning("map_worker.start_failed", entity=self._entity, error=repr(exc))
+            self.close()
+            return
+        log.info("map_worker.starting", entity=self._entity, pid=self._proc.pid)
 
     def ready(self) -> bool:
-        """Whether the worker answers (False while it starts, or if it failed to)."""
-        if self._warm is None or not self._warm.done():
+        """Whether the worker has compiled its mapping (never blocks)."""
+        if self._ready:
+            return True
+        proc = self._proc
+        if proc is None or proc.stdout is None:
             return False
-        return self._warm.exception() is None and bool(self._warm.result())
+        if not select.select([proc.stdout], [], [], 0)[0]:
+            return False
+        try:
+            self._ready = _receive(proc.stdout) == _READY
+        except (EOFError, OSError):
+            self._ready = False
+        if not self._ready:
+            log.warning("map_worker.not_started", entity=self._entity, exit_code=proc.poll())
+            self.close()
+        return self._ready
 
     def map(self, datas: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """Canonical content of each native record (None: map it in the caller for the error)."""
-        assert self._pool is not None
-        return self._pool.submit(_map_page, list(datas)).result()
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None or not self._ready:
+            raise WorkerGone("the map worker is not running")
+        try:
+            _send(proc.stdin, list(datas))
+            out = _receive(proc.stdout)
+        except (EOFError, OSError) as exc:
+            raise WorkerGone(f"the map worker ended (exit code {proc.poll()})") from exc
+        if not isinstance(out, list) or len(out) != len(datas):
+            raise WorkerGone("the map worker answered out of turn")
+        return out
 
     def close(self) -> None:
-        """Stop the worker (waits for it: its CPU and memory count as the run's)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """End the worker (closing its stdin) and wait for it: its CPU and memory count as the run's."""
+        proc, self._proc, self._ready = self._proc, None, False
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))

@@ -4,6 +4,10 @@ passes never start a worker."""
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +38,10 @@ def test_the_worker_maps_as_the_sync_process_and_leaves_bad_records_to_it() -> N
     worker = MapWorker(MAPPING, "customer")
     worker.start()
     try:
+        deadline = time.monotonic() + 60
+        while not worker.ready():
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.02)
         mapped = worker.map([r.data for r in recs])
     finally:
         worker.close()
@@ -111,3 +119,39 @@ def test_a_worker_not_ready_or_broken_leaves_the_mapping_to_the_sync_process(rea
         assert [out[id(r)][1] for r in page] == [flat_canonical(EM, r.data) for r in page]
     assert fake.pages == (1 if ready else 0)  # a broken worker is not asked again
     assert fake.closed == ready
+
+
+def test_the_worker_ends_with_a_sync_process_killed_with_sigkill(tmp_path: Any) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from sync.mapping import load_default_mapping\n"
+        "from sync.map_workers import MapWorker\n"
+        "w = MapWorker(load_default_mapping('hubspot'), 'customer')\n"
+        "w.start()\n"
+        "while not w.ready():\n"
+        "    time.sleep(0.02)\n"
+        "print('WORKER', w._proc.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("WORKER"):
+            line = parent.stdout.readline()  # type: ignore[union-attr]
+            assert line, "the parent ended before starting its worker"
+        worker_pid = int(line.split()[1])
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker_pid):
+        assert time.monotonic() < deadline, "the map worker outlived its killed parent"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
