@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import structlog
 
+from connectors.base import NativeRecord
 from sync.mapping import EntityMapping, MappingFile, compile_doc
 from sync.merge import flat_canonical
 
@@ -163,6 +164,55 @@ class MapWorker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class PageMapper:
+    """Maps the pages a reader fetches: in its thread, or through a worker process once the pass
+    has read :data:`START_AFTER` records and the worker is up."""
+
+    def __init__(self, em: Any, worker: MapWorker | None) -> None:
+        self.em = em
+        self.worker = worker
+        self.read = 0
+
+    def map(self, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
+        """Each record's flat canonical content, or the exception mapping it raised (keyed by id())."""
+        self.read += len(records)
+        worker = self.worker
+        if worker is None:
+            return premap(self.em, records)
+        if self.read >= START_AFTER:
+            worker.start()
+        if not worker.ready():
+            return premap(self.em, records)
+        try:
+            mapped = worker.map([r.data for r in records])
+        except Exception as exc:  # noqa: BLE001 - a broken worker: the thread maps, as for small passes
+            log.warning("map_worker.failed", error=repr(exc)[:300])
+            self.close()
+            return premap(self.em, records)
+        out = premap(self.em, [r for r, c in zip(records, mapped, strict=True) if c is None])
+        for rec, c in zip(records, mapped, strict=True):
+            if c is not None:
+                out[id(rec)] = (rec, c)
+        return out
+
+    def close(self) -> None:
+        """End the worker, if one was started."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
+def premap(em: Any, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
+    """Each record's flat canonical content, or the exception mapping it raised (keyed by id())."""
+    out: dict[int, tuple[NativeRecord, Any]] = {}
+    for rec in records:
+        try:
+            out[id(rec)] = (rec, flat_canonical(em, rec.data))
+        except Exception as exc:  # noqa: BLE001 - raised where the record is processed, as before
+            out[id(rec)] = (rec, exc)
+    return out
 
 
 if __name__ == "__main__":

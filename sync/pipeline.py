@@ -26,7 +26,7 @@ from connectors.base import (
 )
 from sync.housekeeping import close_abandoned_runs
 from sync.intents import belongs, make_intent, recovered_base
-from sync.map_workers import START_AFTER, MapWorker
+from sync.map_workers import MapWorker, PageMapper
 from sync.matching import match_rows, search_unindexed
 from sync.merge import (
     Side,
@@ -239,7 +239,7 @@ class EntityPipeline:
         assert sm is not None
         # The next pages are read and mapped in a thread while this one is written (sync/prefetch.py),
         # large passes mapped in a worker process (sync/map_workers.py).
-        mapper = _PageMapper(sm, MapWorker(src.mapping, self.entity)
+        mapper = PageMapper(sm, MapWorker(src.mapping, self.entity)
                              if MapWorker.wanted(getattr(self.cfg, "map_workers", 0)) else None)
         reader = ReadAhead(lambda: self._guard(src, lambda: src.connector.iter_changes(self.spec_for(src), since)),
                            lambda page: (page, mapper.map(page.records)), name=f"read-{self.entity}-{src.system}")
@@ -1125,53 +1125,6 @@ def _sided(item: _Item, role: str, patch: dict[str, Any]) -> dict[str, Any]:
     for (r, fld), value in item.ref_ids.items():
         if r == role and fld in out:
             out[fld] = value
-    return out
-
-
-class _PageMapper:
-    """Maps the pages a reader fetches: in its thread, or through a worker process once the pass
-    has read :data:`~sync.map_workers.START_AFTER` records and the worker is up."""
-
-    def __init__(self, em: Any, worker: MapWorker | None) -> None:
-        self.em = em
-        self.worker = worker
-        self.read = 0
-
-    def map(self, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
-        self.read += len(records)
-        worker = self.worker
-        if worker is None:
-            return premap(self.em, records)
-        if self.read >= START_AFTER:
-            worker.start()
-        if not worker.ready():
-            return premap(self.em, records)
-        try:
-            mapped = worker.map([r.data for r in records])
-        except Exception as exc:  # noqa: BLE001 - a broken worker: the thread maps, as for small passes
-            log.warning("map_worker.failed", error=repr(exc)[:300])
-            self.close()
-            return premap(self.em, records)
-        out = premap(self.em, [r for r, c in zip(records, mapped, strict=True) if c is None])
-        for rec, c in zip(records, mapped, strict=True):
-            if c is not None:
-                out[id(rec)] = (rec, c)
-        return out
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None
-
-
-def premap(em: Any, records: Sequence[NativeRecord]) -> dict[int, tuple[NativeRecord, Any]]:
-    """Each record's flat canonical content, or the exception mapping it raised (keyed by id())."""
-    out: dict[int, tuple[NativeRecord, Any]] = {}
-    for rec in records:
-        try:
-            out[id(rec)] = (rec, flat_canonical(em, rec.data))
-        except Exception as exc:  # noqa: BLE001 - raised where the record is processed, as before
-            out[id(rec)] = (rec, exc)
     return out
 
 

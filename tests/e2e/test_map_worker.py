@@ -24,7 +24,7 @@ def workers_alive() -> list[str]:
 
 
 def test_a_large_pass_maps_in_a_worker_with_the_same_outcome(env: Concord, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sync.pipeline.START_AFTER", 1)
+    monkeypatch.setattr("sync.map_workers.START_AFTER", 1)
     # Wait for the worker instead of mapping in process while it starts, so every page goes through it.
     real_ready = MapWorker.ready
 

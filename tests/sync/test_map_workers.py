@@ -15,10 +15,9 @@ import pytest
 
 from connectors.base import NativeRecord
 from sandbox.hubspot.seed import seed_company
-from sync.map_workers import START_AFTER, MapWorker
+from sync.map_workers import START_AFTER, MapWorker, PageMapper
 from sync.mapping import RecordError, load_default_mapping
 from sync.merge import flat_canonical
-from sync.pipeline import _PageMapper
 
 MAPPING = load_default_mapping("hubspot")
 EM = MAPPING.entity("customer")
@@ -85,7 +84,7 @@ class FakeWorker:
 
 def test_the_worker_starts_only_once_a_pass_is_large() -> None:
     fake = FakeWorker()
-    mapper = _PageMapper(EM, fake)  # type: ignore[arg-type]
+    mapper = PageMapper(EM, fake)  # type: ignore[arg-type]
     page = records(200)
     read = 0
     while read + len(page) < START_AFTER:
@@ -98,7 +97,7 @@ def test_the_worker_starts_only_once_a_pass_is_large() -> None:
 
 def test_a_record_the_worker_cannot_map_raises_its_error_in_the_sync_process() -> None:
     fake = FakeWorker()
-    mapper = _PageMapper(EM, fake)  # type: ignore[arg-type]
+    mapper = PageMapper(EM, fake)  # type: ignore[arg-type]
     mapper.read = START_AFTER
     bad = NativeRecord(id="bad", updated_at=NOW, data={"name": "Sunken Ltd", "country": "Atlantis"})
     good = records(3)
@@ -111,7 +110,7 @@ def test_a_record_the_worker_cannot_map_raises_its_error_in_the_sync_process() -
 @pytest.mark.parametrize("ready", [False, True])
 def test_a_worker_not_ready_or_broken_leaves_the_mapping_to_the_sync_process(ready: bool) -> None:
     fake = FakeWorker(ready=ready, fail=True)
-    mapper = _PageMapper(EM, fake)  # type: ignore[arg-type]
+    mapper = PageMapper(EM, fake)  # type: ignore[arg-type]
     mapper.read = START_AFTER
     page = records(5)
     for _ in range(3):
