@@ -29,6 +29,7 @@ import structlog
 from connectors.base import NativeRecord
 from sync.mapping import EntityMapping, MappingFile, compile_doc
 from sync.merge import flat_canonical
+from sync.transforms import phone_memo_add, phone_memo_taken, phone_memo_track
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +80,15 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     configure(level="warning", fmt="json")  # stderr, shared with the parent; stdout is the pipe
     doc, entity = _receive(stdin)
     em = compile_doc(doc).entity(entity)
+    phone_memo_track()
     _send(stdout, _READY)
     while True:
         try:
             datas = _receive(stdin)
         except EOFError:
             return 0
-        _send(stdout, map_page(em, datas))
+        mapped = map_page(em, datas)
+        _send(stdout, (mapped, phone_memo_taken()))
 
 
 class MapWorker:
@@ -141,11 +144,15 @@ class MapWorker:
             raise WorkerGone("the map worker is not running")
         try:
             _send(proc.stdin, list(datas))
-            out = _receive(proc.stdout)
+            answer = _receive(proc.stdout)
         except (EOFError, OSError) as exc:
             raise WorkerGone(f"the map worker ended (exit code {proc.poll()})") from exc
-        if not isinstance(out, list) or len(out) != len(datas):
+        if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], list)
+                and len(answer[0]) == len(datas)):
             raise WorkerGone("the map worker answered out of turn")
+        out, phones = answer
+        # The numbers it normalised: what the writes read back is computed here, from the same ones.
+        phone_memo_add(phones)
         return out
 
     def close(self) -> None:

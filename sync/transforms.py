@@ -7,7 +7,7 @@ Plugins add their own with :func:`register_transform`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -178,6 +178,29 @@ _PHONE_FORMATS = {
 # gives it back unchanged.
 _PHONE_MEMO: dict[tuple[str, str, int], str] = {}
 _PHONE_MEMO_MAX = 200_000
+# Entries parsed since the last phone_memo_taken() (a map worker hands them to the sync process,
+# which would otherwise parse the same numbers again when it computes what a write reads back).
+_PHONE_NEW: list[tuple[tuple[str, str, int], str]] | None = None
+
+
+def phone_memo_track() -> None:
+    """Start keeping the phone numbers parsed from now on, for :func:`phone_memo_taken`."""
+    global _PHONE_NEW
+    _PHONE_NEW = []
+
+
+def phone_memo_taken() -> list[tuple[tuple[str, str, int], str]]:
+    """The phone numbers parsed since the last call (after :func:`phone_memo_track`)."""
+    global _PHONE_NEW
+    out, _PHONE_NEW = _PHONE_NEW or [], ([] if _PHONE_NEW is not None else None)
+    return out
+
+
+def phone_memo_add(entries: Iterable[tuple[tuple[str, str, int], str]]) -> None:
+    """Remember phone numbers another process parsed (a pure function of its inputs)."""
+    if len(_PHONE_MEMO) >= _PHONE_MEMO_MAX:
+        _PHONE_MEMO.clear()
+    _PHONE_MEMO.update(entries)
 
 
 def _phone(text: str, region: str, fmt: int) -> str:
@@ -196,8 +219,12 @@ def _phone(text: str, region: str, fmt: int) -> str:
     if len(_PHONE_MEMO) >= _PHONE_MEMO_MAX:
         _PHONE_MEMO.clear()
     _PHONE_MEMO[key] = result
+    if _PHONE_NEW is not None:
+        _PHONE_NEW.append((key, result))
     if fmt == phonenumbers.PhoneNumberFormat.E164 and result.startswith("+"):
         _PHONE_MEMO[(result, "", fmt)] = result
+        if _PHONE_NEW is not None:
+            _PHONE_NEW.append(((result, "", fmt), result))
     return result
 
 
