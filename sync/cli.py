@@ -217,12 +217,13 @@ def status(config: str = ConfigOpt, state: str = StateOpt,
         return
     table = Table(title="concord status")
     for col in ("pipeline", "owner", "last run", "status", "lag", "read", "written", "links", "dead letters",
-                "conflicts"):
+                "conflicts", "in flight"):
         table.add_column(col)
     for p in data["pipelines"]:
         table.add_row(p["pipeline"], p.get("owner") or "-", p.get("last_run") or "never", p.get("status") or "-",
                       p.get("lag_human") or "-", str(p.get("read", 0)), str(p.get("written", 0)),
-                      str(p.get("links", 0)), str(p.get("dead_letters", 0)), str(p.get("conflicts", 0)))
+                      str(p.get("links", 0)), str(p.get("dead_letters", 0)), str(p.get("conflicts", 0)),
+                      str(p.get("writes_in_flight", 0)))
     out.print(table)
 
 

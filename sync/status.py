@@ -47,6 +47,8 @@ def collect_status(config: Any, store: Any) -> dict[str, Any]:
             "links": store.count_links(entity),
             "dead_letters": dead_by_pipeline.get(entity, 0),
             "conflicts": conflicts_by_entity.get(entity, 0),
+            # Writes a killed run left unconfirmed; the pipeline's next pass settles them (sync/intents.py).
+            "writes_in_flight": store.count_intents(entity),
         })
     return {"generated_at": now.isoformat(timespec="seconds"), "store": store.url_for_display,
             "pipelines": pipelines}

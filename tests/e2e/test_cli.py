@@ -129,3 +129,14 @@ def test_mapping_test_renders_both_sides_and_refuses_bad_input(env: Concord, tmp
     assert missing.code == 2 and "no such file" in missing.err, str(missing)
     wrong_system = env.run("mapping", "test", "customer", "--system", "salesforce", "--input", str(record))
     assert wrong_system.code == 2 and "hubspot" in wrong_system.err, str(wrong_system)
+
+
+def test_status_shows_writes_a_killed_run_left_in_flight(env: Concord) -> None:
+    from sync.intents import make_intent
+    env.seed(crm_only=2)
+    assert env.sync().code == 0
+    assert env.status()["writes_in_flight"] == 0
+    with env.store() as store, store.transaction() as tx:
+        tx.add_intents([make_intent("customer", "crm", "123", None, {"crm": {"name": "A"}, "erp": {"name": "A"}},
+                                    {"crm": [], "erp": ["name"]})])
+    assert env.status()["writes_in_flight"] == 1
