@@ -914,13 +914,7 @@ class EntityPipeline:
                                         created=op.target_id is None) for op in ops}
         spec = self.spec_for(ep)
         results = self._call(ep, lambda: ep.connector.write(spec, ops))
-        for res in results:
-            # A system that is down is not a problem of this record: stop before the page commits, so
-            # the cursor stays and the next run retries the page (creates adopt by key, no duplicate).
-            if isinstance(res.error, AuthError):
-                raise PipelineStopped(f"{ep.system}: authentication failed: {res.error.message}", exit_code=3)
-            if isinstance(res.error, RetryableError):
-                raise PipelineStopped(f"{ep.system}: unreachable after retries: {res.error.message}", exit_code=3)
+        _stop_if_down(ep, results)
         out = {r.ref: r for r in results}
         by_ref = {op.ref: op for op in ops}
         for ref, res in out.items():
@@ -947,11 +941,7 @@ class EntityPipeline:
             return {ref: WriteResult(ref=ref, ok=True, target_id=tid) for tid, ref in ids.items()}
         spec = self.spec_for(ep)
         results = self._call(ep, lambda: ep.connector.archive(spec, list(ids)))
-        for res in results:
-            if isinstance(res.error, AuthError):
-                raise PipelineStopped(f"{ep.system}: authentication failed: {res.error.message}", exit_code=3)
-            if isinstance(res.error, RetryableError):
-                raise PipelineStopped(f"{ep.system}: unreachable after retries: {res.error.message}", exit_code=3)
+        _stop_if_down(ep, results)
         by_target = {r.ref: r for r in results}
         out: dict[str, WriteResult] = {}
         for tid, ref in ids.items():
@@ -1054,10 +1044,8 @@ class EntityPipeline:
     def _call(self, ep: Endpoint, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except AuthError as exc:
-            raise PipelineStopped(f"{ep.system}: authentication failed: {exc.message}", exit_code=3) from None
-        except RetryableError as exc:
-            raise PipelineStopped(f"{ep.system}: unreachable after retries: {exc.message}", exit_code=3) from None
+        except (AuthError, RetryableError) as exc:
+            raise _stopped(ep, exc) from None
 
     def _guard(self, ep: Endpoint, make: Callable[[], Iterable[Any]]) -> Iterable[Any]:
         """Iterate a connector's page iterator, turning its errors into PipelineStopped."""
@@ -1071,6 +1059,20 @@ class EntityPipeline:
 
 
 # ---------------------------------------------------------------------- helpers
+def _stopped(ep: Endpoint, exc: AuthError | RetryableError) -> PipelineStopped:
+    """The stop for a system that refuses our credentials or stays unreachable (exit code 3)."""
+    what = "authentication failed" if isinstance(exc, AuthError) else "unreachable after retries"
+    return PipelineStopped(f"{ep.system}: {what}: {exc.message}", exit_code=3)
+
+
+def _stop_if_down(ep: Endpoint, results: Iterable[WriteResult]) -> None:
+    """A system that is down is not a problem of one record: stop before the page commits, so the
+    cursor stays and the next run retries the page (creates adopt by key, no duplicate)."""
+    for res in results:
+        if isinstance(res.error, (AuthError, RetryableError)):
+            raise _stopped(ep, res.error)
+
+
 def _settled_intents(items: list[_Item], resolved: list[str]) -> list[int]:
     """Intents a batch's commit ends: every one of a record now linked, and the batch's own where
     nothing landed (a record whose target write landed but not its source write keeps its own)."""

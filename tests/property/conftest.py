@@ -1,4 +1,5 @@
-"""Quiet logs for the in-process property runs (thousands of passes would print every event)."""
+"""Quiet logs for the in-process property runs (thousands of passes would print every event), and the
+machines the deterministic reproductions run on."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+
+from .machine import CrmWinsMachine, CustomerSyncMachine
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +20,28 @@ def warnings_only() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**saved)
+
+
+@pytest.fixture
+def newest_wins() -> Iterator[CustomerSyncMachine]:
+    machine = CustomerSyncMachine()
+    try:
+        yield machine
+    finally:
+        machine.close()
+
+
+@pytest.fixture
+def crm_wins() -> Iterator[CustomerSyncMachine]:
+    machine = CrmWinsMachine()
+    try:
+        yield machine
+    finally:
+        machine.close()
+
+
+def names(m: CustomerSyncMachine, email: str) -> tuple[str, str]:
+    """(HubSpot company name, Odoo partner name) of the customer with ``email``; both must exist."""
+    company, partner = m.hub_record(email), m.odoo_record(email)
+    assert company is not None and partner is not None
+    return company["properties"]["name"], partner["name"]

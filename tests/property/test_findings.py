@@ -4,39 +4,12 @@ batch commit) was read back by the next pass as if a user had made it. Fixed by 
 (sync/intents.py): each test also checks that the crash left an intent and the next pass cleared it."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from .machine import CrmWinsMachine, CustomerSyncMachine
-
-
-@pytest.fixture
-def newest_wins() -> Iterator[CustomerSyncMachine]:
-    machine = CustomerSyncMachine()
-    try:
-        yield machine
-    finally:
-        machine.close()
-
-
-@pytest.fixture
-def crm_wins() -> Iterator[CustomerSyncMachine]:
-    machine = CrmWinsMachine()
-    try:
-        yield machine
-    finally:
-        machine.close()
+from .conftest import names
+from .machine import CustomerSyncMachine
 
 
 def in_flight(m: CustomerSyncMachine) -> int:
     return m.rt.store.count_intents("customer")
-
-
-def names(m: CustomerSyncMachine, email: str) -> tuple[str, str]:
-    company, partner = m.hub_record(email), m.odoo_record(email)
-    assert company is not None and partner is not None
-    return company["properties"]["name"], partner["name"]
 
 
 def test_edit_after_a_crashed_create_is_not_overwritten_by_the_copy(crm_wins: CustomerSyncMachine) -> None:

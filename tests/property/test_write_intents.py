@@ -3,27 +3,23 @@ call loses no change, one after it is not read back as a user's edit, and a user
 between wins per the policy. Deterministic, on the property test's machine."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .machine import CrmWinsMachine, CustomerSyncMachine, SimulatedCrash
+from .conftest import names
+from .machine import CustomerSyncMachine, SimulatedCrash
 
 
-@pytest.fixture
-def crm_wins() -> Iterator[CustomerSyncMachine]:
-    machine = CrmWinsMachine()
-    try:
-        yield machine
-    finally:
-        machine.close()
-
-
-def names(m: CustomerSyncMachine, email: str) -> tuple[str, str]:
-    company, partner = m.hub_record(email), m.odoo_record(email)
-    assert company is not None and partner is not None
-    return company["properties"]["name"], partner["name"]
+def renamed_in_odoo_after_a_sync(m: CustomerSyncMachine, email: str) -> None:
+    """An Odoo partner "First" synced to HubSpot, then renamed "Second" in Odoo (not synced yet)."""
+    partner = m.odoo.create("res.partner", {"name": "First", "email": email, "is_company": True,
+                                            "customer_rank": 1})
+    m.tick()
+    assert m.pass_() is not None
+    m.tick()
+    m.odoo.update("res.partner", partner, {"name": "Second"})
+    m.tick()
 
 
 def dies_before_writing(monkeypatch: pytest.MonkeyPatch, m: CustomerSyncMachine, role: str) -> None:
@@ -36,13 +32,7 @@ def dies_before_writing(monkeypatch: pytest.MonkeyPatch, m: CustomerSyncMachine,
 def test_an_update_that_never_left_is_sent_by_the_next_pass(crm_wins: CustomerSyncMachine,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     m = crm_wins
-    partner = m.odoo.create("res.partner", {"name": "First", "email": "w1@prop.example", "is_company": True,
-                                            "customer_rank": 1})
-    m.tick()
-    assert m.pass_() is not None
-    m.tick()
-    m.odoo.update("res.partner", partner, {"name": "Second"})
-    m.tick()
+    renamed_in_odoo_after_a_sync(m, "w1@prop.example")
     with monkeypatch.context() as patch:
         dies_before_writing(patch, m, "crm")
         assert m.pass_() is None
@@ -72,13 +62,7 @@ def test_a_create_that_never_left_makes_one_copy(crm_wins: CustomerSyncMachine,
 
 def test_a_user_edit_of_the_side_concord_wrote_wins_after_the_crash(crm_wins: CustomerSyncMachine) -> None:
     m = crm_wins
-    partner = m.odoo.create("res.partner", {"name": "First", "email": "w3@prop.example", "is_company": True,
-                                            "customer_rank": 1})
-    m.tick()
-    assert m.pass_() is not None
-    m.tick()
-    m.odoo.update("res.partner", partner, {"name": "Second"})
-    m.tick()
+    renamed_in_odoo_after_a_sync(m, "w3@prop.example")
     assert m.pass_(crash_at=2) is None  # "Second" written to HubSpot, the link not updated
     company = m.hub_record("w3@prop.example")
     assert company is not None and company["properties"]["name"] == "Second"
@@ -94,13 +78,7 @@ def test_a_user_edit_of_the_side_concord_wrote_wins_after_the_crash(crm_wins: Cu
 
 def test_a_quiet_pass_after_a_crash_writes_nothing(crm_wins: CustomerSyncMachine) -> None:
     m = crm_wins
-    partner = m.odoo.create("res.partner", {"name": "First", "email": "w4@prop.example", "is_company": True,
-                                            "customer_rank": 1})
-    m.tick()
-    assert m.pass_() is not None
-    m.tick()
-    m.odoo.update("res.partner", partner, {"name": "Second"})
-    m.tick()
+    renamed_in_odoo_after_a_sync(m, "w4@prop.example")
     assert m.pass_(crash_at=2) is None
     m.tick()
     before = (m.hub.write_count, m.odoo.write_count)
