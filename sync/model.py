@@ -149,11 +149,12 @@ def _normalise(value: Any) -> Any:
         return {k: v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_normalise(v) for v in value]
-    return _scalar(value)
+    return json_scalar(value)
 
 
-def _scalar(value: Any) -> Any:
-    """The JSON form of a non-JSON scalar (the encoders' ``default``); anything else unchanged."""
+def json_scalar(value: Any) -> Any:
+    """The JSON form of a Decimal, datetime, date or enum (normalised: the text hashes and the store
+    use); any other value unchanged."""
     if isinstance(value, Decimal):
         # 10.50 and 10.5 are the same amount: hash the normalised form.
         return format(value.normalize(), "f")
@@ -169,7 +170,7 @@ def _scalar(value: Any) -> Any:
 
 
 def _encode_default(value: Any) -> Any:
-    out = _scalar(value)
+    out = json_scalar(value)
     if out is value:
         raise TypeError(f"{type(value).__name__} is not canonical content")
     return out
@@ -189,7 +190,7 @@ def canonical_json(data: dict[str, Any]) -> str:
 
 def content_hash(data: dict[str, Any]) -> str:
     """Hash of canonical content; equal content gives an equal hash whatever its formatting."""
-    return hashlib.sha256(_CANONICAL.encode(data).encode()).hexdigest()[:32]
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:32]
 
 
 def jsonable(value: Any) -> Any:
@@ -203,7 +204,7 @@ def jsonable(value: Any) -> Any:
                 for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
-    out = _scalar(value)
+    out = json_scalar(value)
     if type(out) in _PLAIN:
         return out
     return str(out)
@@ -213,4 +214,4 @@ def _key_text(key: Any) -> str:
     # json turns keys into text the same way: True -> "true", None -> "null", 1.5 -> "1.5".
     if type(key) in _PLAIN:
         return next(iter(json.loads(json.dumps({key: 0}))))
-    return str(_scalar(key))
+    return str(json_scalar(key))

@@ -17,9 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, cast
 
@@ -60,6 +58,7 @@ from sqlalchemy.pool import StaticPool
 
 from connectors.base import Watermark
 from sync import inbox_wake
+from sync.model import json_scalar
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -157,16 +156,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # the same text sync.model's content hash uses
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
+    out = json_scalar(value)  # the same text sync.model's content hash uses
+    if out is not value:
+        return out
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, bytes):
