@@ -285,22 +285,25 @@ class EntityPipeline:
         links = self.rt.store.links_by_ids(self.entity, src.role, [r.id for r in records])
         if not links:
             return list(records)
-        mapped: list[tuple[NativeRecord, dict[str, Any]]] = []
+        mapped: list[tuple[NativeRecord, dict[str, Any], dict[str, Any]]] = []
         out: list[NativeRecord] = []
         for rec in records:
             if rec.id not in links:
                 out.append(rec)
                 continue
             try:
-                mapped.append((rec, self._canonical(sm, rec)))
+                c = self._canonical(sm, rec)
             except Exception:  # process() maps it again and dead-letters it with the details
                 out.append(rec)
-        self.refs.neutralize(src.role, sm.refs, [c for _, c in mapped])
-        for rec, c in mapped:
+                continue
+            mapped.append((rec, c, dict(c)))  # the copy stays as mapped: neutralize rewrites refs in place
+        self.refs.neutralize(src.role, sm.refs, [c for _, c, _ in mapped])
+        for rec, c, as_mapped in mapped:
             if link_hash(links[rec.id], src.role) == side_hash(c, s_in, deleted=rec.deleted):
                 counts.echo += 1
             else:
                 out.append(rec)
+                self._premapped[id(rec)] = (rec, as_mapped)  # process() takes it instead of mapping again
         return out
 
     def sync_ids(self, source_role: Role, ids: Sequence[str], *, deleted_ids: Iterable[str] = ()) -> Counts:

@@ -855,8 +855,8 @@ class Tx:
         ids: dict[tuple[str, str | None, str | None], list[int]] = {}
         for r in self._conn.execute(stmt, params):
             ids.setdefault((r.source, r.crm_id, r.erp_id), []).append(r.id)
-        for key in ids.values():
-            key.sort()
+        for group in ids.values():
+            group.sort()
         for intent in intents:  # the same record twice in one call: ids in insertion order
             intent.id = ids[(intent.source, intent.crm_id, intent.erp_id)].pop(0)
 

@@ -59,3 +59,26 @@ def test_a_large_pass_maps_in_a_worker_with_the_same_outcome(env: Concord, monke
     assert not workers_alive()
     writes = env.writes()
     assert env.sync().code == 1 and env.writes() == writes  # only the dead letter is left; nothing rewritten
+
+
+def test_a_changed_linked_record_is_mapped_once_per_pass(env: Concord, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.mapping import EntityMapping
+    env.seed(crm_only=5)
+    assert env.sync().code == 0
+    company = env.hub.all("companies")[0]
+    env.hub.update("companies", company["id"], {"name": "Renamed Once Ltd"})
+    mapped: list[EntityMapping] = []
+    real = EntityMapping.to_canonical
+
+    def counting(self: EntityMapping, data: Any) -> Any:
+        if data.get("name") == "Renamed Once Ltd":
+            mapped.append(self)
+        return real(self, data)
+
+    monkeypatch.setattr(EntityMapping, "to_canonical", counting)
+    with env.runtime() as rt:
+        counts = EntityPipeline(rt, "customer").sync_direction("crm", "erp")
+        hubspot = rt.crm.entity("customer")
+    assert counts.updated == 1
+    # Mapped once to see it is no echo; the merge and the write use that same content.
+    assert sum(1 for em in mapped if em is hubspot) == 1, mapped
