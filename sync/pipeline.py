@@ -469,7 +469,7 @@ class EntityPipeline:
                 if tgt.system not in self._fresh_index:
                     unseen = {v for v in wanted if not [r for r in found.get(v, []) if r not in taken]}
                     if unseen:
-                        raw = {match_value(i.canonical.get(key)): i.canonical.get(key) for i in pending}
+                        raw = {values[i.record.id]: i.canonical.get(key) for i in pending}
                         extra = self._search_unindexed(tgt, key, {v: raw[v] for v in sorted(unseen)})
                         for v, ids in extra.items():
                             found[v] = list(dict.fromkeys([*found.get(v, []), *ids]))
@@ -1120,7 +1120,6 @@ def _archived_link(item: _Item, src_role: Role, tgt_role: Role, s_in: set[str], 
 
 
 def _copy_link(link: Link) -> Link:
-    import dataclasses
     return dataclasses.replace(link)
 
 
